@@ -1,0 +1,36 @@
+# descent: the targets CI and users run. `make test` works from a fresh clone with only Python 3.11+.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint demo bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install descent with its test tools
+
+test: $(STAMP)  ## run the test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check descent tests scripts
+	$(BIN)/mypy
+
+demo: $(STAMP)  ## generate a synthetic descent and build landing.mp4 from it
+	$(BIN)/python scripts/synthetic_descent.py $(DEMO_DIR)/frames --frames 300 --size 512 --flicker 0.03 --drop-every 40
+	$(BIN)/descent build $(DEMO_DIR)/frames -o landing.mp4 --overwrite --report $(DEMO_DIR)/report.json
+
+bench: $(STAMP)  ## timings against ffmpeg alone (prints ratios; never fails)
+	$(BIN)/python scripts/bench_build.py
+
+clean:  ## remove the virtual environment, demo output and caches
+	rm -rf $(VENV) $(DEMO_DIR) landing.mp4 .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,238 @@
+"""The `descent` command: parse options, build configs, call the library. Nothing else.
+
+Heavy modules (OpenCV, numpy, ffmpeg-python) are imported inside the commands so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+app = typer.Typer(
+    name="descent",
+    help="Turn thousands of descent-camera frames into a landing video.\n\n"
+    "Example: descent build frames/ -o landing.mp4",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class TimeSourceChoice(Enum):
+    INDEX = "index"
+    NAME = "name"
+    EXIF = "exif"
+    MTIME = "mtime"
+    NONE = "none"
+
+
+class CodecChoice(Enum):
+    H264 = "h264"
+    H265 = "h265"
+    AV1 = "av1"
+    PRORES = "prores"
+
+
+Inputs = Annotated[list[str], typer.Argument(help="Folders, files or quoted globs ('frames/*.png').",
+                                              show_default=False)]
+Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Also look in sub-folders.")]
+Times = Annotated[Path | None, typer.Option("--times", help="CSV of file,time giving each frame's capture time.",
+                                            show_default=False)]
+NamePattern = Annotated[str | None, typer.Option(
+    "--name-pattern",
+    help="Regex finding the time in file names, with a group (?P<time>...) and optionally (?P<counter>...). "
+    "The time may be ISO 8601 or seconds with a fraction: 'ELM_\\d+_(?P<time>\\d{10}_\\d{3})'.",
+    show_default=False)]
+TimeSourceOpt = Annotated[TimeSourceChoice | None, typer.Option(
+    "--time-source", help="Force where capture times come from (default: index, name, exif, mtime, the first "
+    "that has a time for every frame; none = natural name order).", show_default=False)]
+Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable frame instead of skipping it.")]
+Workers = Annotated[int, typer.Option("--workers", "-j", help="Decoding threads (0: one per core).", min=0)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, notes or summary.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")]
+Report = Annotated[Path | None, typer.Option("--report", help="Write the summary and the ordered frame list as JSON.",
+                                             show_default=False)]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"descent: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _run(debug: bool, quiet: bool, action: Callable[[], None]) -> None:
+    """Call the library; turn its errors into one line and an exit code."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("descent: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("descent")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+    from descent.errors import DescentError
+
+    try:
+        return action()
+    except DescentError as error:
+        if debug:
+            raise
+        _fail(str(error), error.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; no video was written", 130)
+    except Exception as error:
+        if debug:
+            raise
+        _fail(f"unexpected {type(error).__name__}: {error} (run again with --debug for details)", 70)
+
+
+def _source_config(inputs: list[str], recursive: bool, times: Path | None, name_pattern: str | None,
+                   time_source: TimeSourceChoice | None, strict: bool) -> Any:
+    from descent.frames import TimeSource
+    from descent.pipeline import SourceConfig
+    from descent.sources.times import TimeOptions
+
+    return SourceConfig(
+        inputs=tuple(inputs), recursive=recursive, strict=strict,
+        times=TimeOptions(index_csv=times, name_pattern=name_pattern,
+                          source=TimeSource(time_source.value) if time_source else None),
+    )
+
+
+def _print_summary(summary: Any, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=1))
+    elif not quiet:
+        typer.echo("\n".join(summary.lines()))
+
+
+@app.command()
+def inspect(
+    inputs: Inputs,
+    recursive: Recursive = False,
+    times: Times = None,
+    name_pattern: NamePattern = None,
+    time_source: TimeSourceOpt = None,
+    strict: Strict = False,
+    workers: Workers = 0,
+    quiet: Quiet = False,
+    json_out: JsonOut = False,
+    report: Report = None,
+    debug: Debug = False,
+) -> None:
+    """Report what is in a folder of frames: count, sizes, bit depth, time span, rate, gaps,
+    duplicates, coarse timestamps and frames out of place.
+
+    Example: descent inspect frames/ --json
+    """
+
+    def action() -> None:
+        from descent.pipeline import RunConfig
+        from descent.pipeline import inspect as run_inspect
+
+        summary = run_inspect(_source_config(inputs, recursive, times, name_pattern, time_source, strict),
+                              RunConfig(workers=workers, progress=not quiet))
+        if report:
+            summary.write_json(report)
+        _print_summary(summary, json_out, quiet)
+
+    _run(debug, quiet, action)
+
+
+@app.command()
+def build(
+    inputs: Inputs,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The video to write (.mp4, .mov, .mkv, .webm).",
+                                         show_default=False)],
+    recursive: Recursive = False,
+    times: Times = None,
+    name_pattern: NamePattern = None,
+    time_source: TimeSourceOpt = None,
+    fps: Annotated[float, typer.Option("--fps", help="Output frame rate.")] = 30.0,
+    realtime: Annotated[bool, typer.Option("--realtime", help="Follow capture times: gaps hold the last image, "
+                                           "bursts are thinned. Implied by --speed.")] = False,
+    speed: Annotated[float | None, typer.Option("--speed", help="With capture times: seconds of descent per "
+                                                "second of video (4 = four times faster).", show_default=False)] = None,
+    keep_duplicates: Annotated[bool, typer.Option("--keep-duplicates", help="Keep frames whose pixels repeat an "
+                                                  "earlier frame (dropped by default).")] = False,
+    size: Annotated[str | None, typer.Option("--size", help="Exact output size WxH; frames are fitted inside "
+                                             "with their aspect kept.", show_default=False)] = None,
+    scale: Annotated[float | None, typer.Option("--scale", help="Scale the common frame size by this factor.",
+                                                show_default=False)] = None,
+    codec: Annotated[CodecChoice, typer.Option("--codec", help="h264 plays everywhere; h265 and av1 are smaller; "
+                                               "prores is for editing (.mov).")] = CodecChoice.H264,
+    crf: Annotated[int | None, typer.Option("--crf", help="Quality: lower is better and bigger (default: h264 18, "
+                                            "h265 20, av1 30).", show_default=False)] = None,
+    preset: Annotated[str, typer.Option("--preset",
+                                        help="Encoder speed: ultrafast ... medium ... veryslow.")] = "medium",
+    ffmpeg: Annotated[str | None, typer.Option("--ffmpeg", help="ffmpeg executable (default: $DESCENT_FFMPEG, the "
+                                               "one imageio-ffmpeg ships, then PATH).", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output file.")] = False,
+    strict: Strict = False,
+    workers: Workers = 0,
+    quiet: Quiet = False,
+    json_out: JsonOut = False,
+    report: Report = None,
+    debug: Debug = False,
+) -> None:
+    """Build a landing video from frames ordered by capture time.
+
+    Examples:
+
+      descent build frames/ -o landing.mp4
+
+      descent build frames/ -o landing.mp4 --realtime --speed 4 --size 1920x1080
+
+      descent build 'archive/**/*.png' -o landing.mkv --codec av1 --report report.json
+    """
+
+    def action() -> None:
+        from descent.encode import EncodeConfig
+        from descent.normalise import SizeConfig, parse_size
+        from descent.order import TimingConfig
+        from descent.pipeline import BuildConfig, RunConfig
+        from descent.pipeline import build as run_build
+
+        config = BuildConfig(
+            source=_source_config(inputs, recursive, times, name_pattern, time_source, strict),
+            output=output,
+            timing=TimingConfig(fps=fps, realtime=realtime or speed is not None, speed=speed or 1.0,
+                                keep_duplicates=keep_duplicates),
+            size=SizeConfig(size=parse_size(size) if size else None, scale=scale),
+            encode=EncodeConfig(codec=codec.value, crf=crf, preset=preset, ffmpeg=ffmpeg),
+            overwrite=overwrite,
+            run=RunConfig(workers=workers, progress=not quiet),
+            report_path=report,
+        )
+        _print_summary(run_build(config), json_out, quiet)
+
+    _run(debug, quiet, action)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from descent import __version__
+
+        typer.echo(f"descent {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.", is_eager=True,
+                                          callback=_show_version)] = False,
+) -> None:
+    """Turn thousands of descent-camera frames into a landing video.
+
+    Example: descent build frames/ -o landing.mp4
+    """
+
+
+def main() -> None:
+    app()

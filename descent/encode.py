@@ -1,0 +1,208 @@
+"""The ffmpeg graph and the pipe into ffmpeg.
+
+ffmpeg-python builds the arguments; the process is run and watched here, because its stderr must
+be drained all the time (a full pipe blocks ffmpeg, which then blocks our writes: a deadlock) and
+a failure must leave no half-written video at the output path.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from descent.errors import EncodeError, UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    encoder: str
+    pix_fmt: str
+    default_crf: int
+    containers: tuple[str, ...]
+
+
+CODECS = {
+    "h264": Codec("libx264", "yuv420p", 18, (".mp4", ".mov", ".mkv")),
+    "h265": Codec("libx265", "yuv420p", 20, (".mp4", ".mov", ".mkv")),
+    "av1": Codec("libsvtav1", "yuv420p", 30, (".mp4", ".mkv", ".webm")),
+    "prores": Codec("prores_ks", "yuv422p10le", 0, (".mov", ".mkv")),
+}
+# x264 preset names mapped to SVT-AV1's numbered presets of about the same speed.
+SVT_AV1_PRESETS = {"ultrafast": 12, "superfast": 11, "veryfast": 10, "faster": 9, "fast": 8,
+                   "medium": 6, "slow": 5, "slower": 4, "veryslow": 2, "placebo": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class EncodeConfig:
+    codec: str = "h264"
+    crf: int | None = None  # None: the codec's default (h264 18)
+    preset: str = "medium"
+    ffmpeg: str | None = None  # path to an ffmpeg executable; None: find one
+
+
+def find_ffmpeg(explicit: str | None = None) -> str:
+    """--ffmpeg, else $DESCENT_FFMPEG, else the one imageio-ffmpeg ships, else ffmpeg on PATH."""
+    for candidate, origin in ((explicit, "--ffmpeg"), (os.environ.get("DESCENT_FFMPEG"), "DESCENT_FFMPEG")):
+        if candidate:
+            found = shutil.which(candidate)
+            if not found:
+                raise EncodeError(f"{origin} {candidate}: no such executable; point it at an ffmpeg binary")
+            return found
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        pass
+    found = shutil.which("ffmpeg")
+    if not found:
+        raise EncodeError("no ffmpeg found: pip install imageio-ffmpeg, or give --ffmpeg PATH")
+    return found
+
+
+def check_output(output: Path, codec: str, *, overwrite: bool) -> None:
+    """Refuse an output path that cannot be written before any work is done."""
+    if codec not in CODECS:
+        raise UsageError(f"--codec {codec}: choose one of {', '.join(CODECS)}")
+    suffix = output.suffix.lower()
+    if suffix not in CODECS[codec].containers:
+        raise UsageError(f"{output}: {codec} goes in {' or '.join(CODECS[codec].containers)}; change the extension")
+    folder = output.parent
+    if not folder.is_dir():
+        raise UsageError(f"{output}: the folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{output}: the folder {folder} is not writable")
+    if output.exists() and not overwrite:
+        raise UsageError(f"{output} exists; add --overwrite to replace it")
+
+
+def ffmpeg_args(*, ffmpeg: str, width: int, height: int, colour: bool, fps: float, output: Path,
+                config: EncodeConfig) -> list[str]:
+    """The whole ffmpeg command line: raw frames on stdin, one encoded video out."""
+    import ffmpeg as ffmpeg_python
+
+    codec = CODECS[config.codec]
+    crf = codec.default_crf if config.crf is None else config.crf
+    options: dict[str, object] = {
+        "vcodec": codec.encoder,
+        "pix_fmt": codec.pix_fmt,
+        # BT.709 is what players assume for HD video: convert with it and say so in the stream.
+        "vf": "scale=out_color_matrix=bt709:out_range=tv",
+        "colorspace": "bt709", "color_primaries": "bt709", "color_trc": "bt709",
+    }
+    if config.codec == "prores":
+        options["profile:v"] = 3  # ProRes 422 HQ
+    elif config.codec == "av1":
+        options["crf"] = crf
+        options["preset"] = SVT_AV1_PRESETS.get(config.preset, 6)
+    else:
+        options["crf"] = crf
+        options["preset"] = config.preset
+    if config.codec == "h265":
+        options["tag:v"] = "hvc1"  # Apple players only open HEVC in MP4 tagged hvc1
+        options["x265-params"] = "log-level=error"
+    if output.suffix.lower() in (".mp4", ".mov"):
+        options["movflags"] = "+faststart"  # index at the front: plays while it downloads
+    stream = ffmpeg_python.input("pipe:", format="rawvideo", pix_fmt="bgr24" if colour else "gray",
+                                 s=f"{width}x{height}", framerate=_rate(fps))
+    stream = ffmpeg_python.output(stream, str(output), format=_muxer(output), **options)
+    # Global options go first: ffmpeg-python appends them after the output, where ffmpeg may ignore them.
+    return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "error", "-y", *ffmpeg_python.get_args(stream)]
+
+
+def _rate(fps: float) -> str:
+    # 29.97 must reach ffmpeg as 30000/1001 to keep exact timestamps.
+    for ntsc in (24, 30, 60):
+        if abs(fps - ntsc * 1000 / 1001) < 0.005:
+            return f"{ntsc * 1000}/1001"
+    return f"{fps:g}"
+
+
+def _muxer(output: Path) -> str:
+    return {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}[output.suffix.lower()]
+
+
+class VideoWriter:
+    """Frames in, a finished video at `output` out; on any failure, nothing at `output`.
+
+    ffmpeg writes to a hidden temporary file beside the target, renamed into place on success.
+    """
+
+    def __init__(self, output: Path, *, width: int, height: int, colour: bool, fps: float,
+                 config: EncodeConfig) -> None:
+        self.output = output
+        self.partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+        self.frame_shape = (height, width, 3) if colour else (height, width)
+        self.frames_written = 0
+        self.args = ffmpeg_args(ffmpeg=find_ffmpeg(config.ffmpeg), width=width, height=height,
+                                colour=colour, fps=fps, output=self.partial, config=config)
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._drain: threading.Thread | None = None
+
+    def __enter__(self) -> VideoWriter:
+        try:
+            self._process = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise EncodeError(f"{self.args[0]}: cannot start ffmpeg ({exc.strerror or exc})") from None
+        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drain.start()
+        return self
+
+    def _drain_stderr(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        for line in self._process.stderr:
+            self._stderr_tail.append(line.decode("utf-8", "replace").rstrip())
+
+    def write(self, pixels: np.ndarray, repeat: int = 1) -> None:
+        """Send one frame `repeat` times."""
+        if pixels.shape != self.frame_shape or pixels.dtype != np.uint8:
+            raise ValueError(f"frame of shape {pixels.shape} {pixels.dtype}, encoder expects {self.frame_shape} uint8")
+        assert self._process is not None and self._process.stdin is not None
+        data = np.ascontiguousarray(pixels).data
+        try:
+            for _ in range(repeat):
+                self._process.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            self._process.wait()
+            raise EncodeError(self._failure("ffmpeg stopped reading frames")) from None
+        self.frames_written += repeat
+
+    def _failure(self, what: str) -> str:
+        if self._drain is not None:
+            self._drain.join(timeout=5)
+        tail = " | ".join(line for line in self._stderr_tail if line.strip())
+        return f"{what} (exit code {self._process.returncode if self._process else '?'}): {tail or 'no message'}"
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        process = self._process
+        assert process is not None and process.stdin is not None
+        if exc_type is not None:
+            process.kill()  # our side failed (or Ctrl-C): the video is abandoned
+        with contextlib.suppress(OSError):  # ffmpeg already gone; its exit code tells why
+            process.stdin.close()
+        process.wait()
+        if self._drain is not None:
+            self._drain.join(timeout=5)
+        if process.stderr is not None:
+            process.stderr.close()
+        if exc_type is None and process.returncode == 0 and self.frames_written > 0:
+            os.replace(self.partial, self.output)
+            return
+        self.partial.unlink(missing_ok=True)
+        if exc_type is not None:
+            return
+        if self.frames_written == 0:
+            raise EncodeError("no frame could be encoded: every frame was unreadable or dropped")
+        raise EncodeError(self._failure("ffmpeg failed"))

@@ -1,0 +1,264 @@
+"""Wire the stages: scan (metadata of the whole sequence), then stream pixels to the encoder.
+
+Pass 1 reads only file headers and capture times, so it costs little even for 10,000 frames.
+Pass 2 decodes each frame once on worker threads and streams it through the stages into ffmpeg;
+at most a few frames are in memory at any time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from descent.encode import CODECS, EncodeConfig, VideoWriter, check_output
+from descent.errors import FrameReadError, UsageError
+from descent.frames import Frame, FrameInfo
+from descent.normalise import (
+    SizeConfig,
+    ToneMap,
+    common_size,
+    normalise,
+    output_size,
+    sample_histogram,
+    tone_map_from_histogram,
+)
+from descent.order import OrderedSequence, TimingConfig, order_frames, plan_repeats
+from descent.parallel import ordered_map
+from descent.report import Output, Summary
+from descent.sources.discover import discover
+from descent.sources.images import probe, read_pixels
+from descent.sources.times import TimeOptions, assign_times
+
+log = logging.getLogger("descent")
+
+TONE_SAMPLE_FRAMES = 24
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    inputs: tuple[str, ...]
+    recursive: bool = False
+    times: TimeOptions = field(default_factory=TimeOptions)
+    strict: bool = False  # stop at the first unreadable frame instead of skipping it
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    workers: int = 0  # 0: one per core
+    progress: bool = True
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+@dataclass(frozen=True, slots=True)
+class BuildConfig:
+    source: SourceConfig
+    output: Path
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    size: SizeConfig = field(default_factory=SizeConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    overwrite: bool = False
+    run: RunConfig = field(default_factory=RunConfig)
+    report_path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    sequence: OrderedSequence
+    images_found: int
+    skipped_files: int
+    unreadable: list[dict[str, str]]
+
+
+def _progress(iterable: Iterable[object], *, total: int, desc: str, run: RunConfig) -> Iterator[object]:
+    from tqdm import tqdm
+
+    show = run.progress and sys.stderr.isatty()
+    yield from tqdm(iterable, total=total, desc=desc, unit="frame", disable=not show, leave=False,
+                    dynamic_ncols=True)
+
+
+def _skip_or_stop(error: FrameReadError, strict: bool, unreadable: list[dict[str, str]]) -> None:
+    if strict:
+        raise error
+    log.warning("%s: %s; skipped (use --strict to stop instead)", error.path, error.reason)
+    unreadable.append({"file": str(error.path), "reason": error.reason})
+
+
+def scan(source: SourceConfig, run: RunConfig) -> Scan:
+    """Pass 1: find the frames, read their headers and capture times, and put them in order."""
+    found = discover(list(source.inputs), recursive=source.recursive)
+
+    def safe_probe(path: Path) -> FrameInfo | FrameReadError:
+        try:
+            return probe(path)
+        except FrameReadError as error:
+            return error
+
+    infos: list[FrameInfo] = []
+    unreadable: list[dict[str, str]] = []
+    probes = ordered_map(safe_probe, found.images, workers=run.worker_count, ahead=64)
+    for result in _progress(probes, total=len(found.images), desc="scanning", run=run):
+        if isinstance(result, FrameReadError):
+            _skip_or_stop(result, source.strict, unreadable)
+        else:
+            assert isinstance(result, FrameInfo)
+            infos.append(result)
+    if not infos:
+        raise UsageError(f"{', '.join(source.inputs)}: none of the {len(found.images)} images could be read")
+    sequence = order_frames(assign_times(infos, source.times))
+    for note in sequence.notes:
+        log.info("%s", note)
+    return Scan(sequence, len(found.images), len(found.skipped), unreadable)
+
+
+def _read_frame(item: tuple[int, FrameInfo]) -> Frame | tuple[int, FrameReadError]:
+    index, info = item
+    try:
+        pixels = read_pixels(info.path)
+    except FrameReadError as error:
+        return index, error
+    digest = hashlib.blake2b(pixels.data, digest_size=16)
+    digest.update(repr((pixels.shape, pixels.dtype.str)).encode())
+    return Frame(index=index, info=info, pixels=pixels, digest=digest.digest())
+
+
+def read_frames(items: Iterable[tuple[int, FrameInfo]], *, total: int, strict: bool, run: RunConfig,
+                summary: Summary, desc: str) -> Iterator[Frame]:
+    """Decode frames on worker threads, in order; unreadable ones are skipped and recorded."""
+    results = ordered_map(_read_frame, items, workers=run.worker_count)
+    for result in _progress(results, total=total, desc=desc, run=run):
+        if isinstance(result, tuple):
+            index, error = result
+            _skip_or_stop(error, strict, summary.unreadable)
+            summary.frames[index].status, summary.frames[index].note = "unreadable", error.reason
+            continue
+        assert isinstance(result, Frame)
+        yield result
+
+
+def drop_duplicates(frames: Iterable[Frame], summary: Summary, *, keep: bool) -> Iterator[Frame]:
+    """Frames whose pixels equal an earlier frame's are recorded and, unless kept, dropped."""
+    first_seen: dict[bytes, str] = {}
+    for frame in frames:
+        original = first_seen.setdefault(frame.digest, str(frame.info.path))
+        if original != str(frame.info.path):
+            summary.duplicates.append({"file": str(frame.info.path), "duplicate_of": original})
+            if not keep:
+                summary.frames[frame.index].status = "duplicate"
+                summary.frames[frame.index].note = f"same pixels as {original}"
+                continue
+        yield frame
+
+
+def schedule(frames: Iterable[Frame], repeats: np.ndarray, *, hold: bool) -> Iterator[tuple[Frame, int]]:
+    """Each frame with the number of output frames that show it.
+
+    With `hold` (real time), a frame that never arrives (dropped or unreadable) gives its output
+    frames to the frame before it, so the video holds the last good image instead of jumping ahead
+    in time. Without it, a missing frame simply takes no place in the video.
+    """
+    if not hold:
+        for frame in frames:
+            yield frame, int(repeats[frame.index])
+        return
+    previous: Frame | None = None
+    held = 0
+    for frame in frames:
+        if previous is not None:
+            yield previous, held + int(repeats[previous.index + 1 : frame.index].sum())
+        previous, held = frame, int(repeats[frame.index])
+    if previous is not None:
+        yield previous, held + int(repeats[previous.index + 1 :].sum())
+
+
+def estimate_tone_map(frames: list[FrameInfo], run: RunConfig) -> ToneMap | None:
+    """One 16-bit to 8-bit mapping from a sample of frames spread over the sequence."""
+    deep = [f for f in frames if f.bit_depth > 8]
+    if not deep:
+        return None
+    picks = sorted({round(i) for i in np.linspace(0, len(deep) - 1, min(TONE_SAMPLE_FRAMES, len(deep)))})
+
+    def histogram(info: FrameInfo) -> np.ndarray | None:
+        try:
+            pixels = read_pixels(info.path)
+        except FrameReadError:
+            return None  # reported when the frame comes up in pass 2
+        return sample_histogram(pixels) if pixels.dtype == np.uint16 else None
+
+    total = np.zeros(65536, np.int64)
+    for h in ordered_map(histogram, [deep[i] for i in picks], workers=run.worker_count):
+        if h is not None:
+            total += h
+    return tone_map_from_histogram(total) if total.any() else None
+
+
+def inspect(source: SourceConfig, run: RunConfig = RunConfig()) -> Summary:
+    """What is in the input: pass 1, then every frame decoded once to find duplicates and bits used."""
+    found = scan(source, run)
+    summary = Summary.from_sequence(found.sequence, images_found=found.images_found,
+                                    skipped_files=found.skipped_files, unreadable=found.unreadable)
+    frames = read_frames(enumerate(found.sequence.frames), total=len(found.sequence.frames),
+                         strict=source.strict, run=run, summary=summary, desc="reading")
+    highest = 0
+    for frame in drop_duplicates(frames, summary, keep=False):
+        highest = max(highest, int(frame.pixels.max()))
+    summary.bits_used = max(1, highest.bit_length())
+    return summary
+
+
+def build(config: BuildConfig) -> Summary:
+    """Make the video. Returns what was found and done; raises DescentError on bad input."""
+    check_output(config.output, config.encode.codec, overwrite=config.overwrite)
+    timing = config.timing
+    if timing.fps <= 0 or timing.speed <= 0:
+        raise UsageError("--fps and --speed must be greater than 0")
+    found = scan(config.source, config.run)
+    sequence = found.sequence
+    if timing.realtime and not sequence.has_times:
+        raise UsageError("--realtime needs capture times and none were found; give --times or --name-pattern")
+    summary = Summary.from_sequence(sequence, images_found=found.images_found,
+                                    skipped_files=found.skipped_files, unreadable=found.unreadable)
+    infos = sequence.frames
+    repeats = plan_repeats([f.time_s for f in infos] if sequence.has_times else None,  # type: ignore[misc]
+                           timing) if timing.realtime else np.ones(len(infos), np.int64)
+    for record, count in zip(summary.frames, repeats, strict=True):
+        if count == 0:
+            record.status = "not shown"
+    width, height = output_size(common_size(infos), config.size)
+    if len(summary.sizes) > 1:
+        log.warning("frames come in %d sizes; each is fitted into %dx%d", len(summary.sizes), width, height)
+    colour = summary.colour_frames > 0
+    tone = estimate_tone_map(infos, config.run)
+    shown = [(i, f) for i, f in enumerate(infos) if repeats[i] > 0]
+
+    with VideoWriter(config.output, width=width, height=height, colour=colour, fps=timing.fps,
+                     config=config.encode) as writer:
+        frames = read_frames(shown, total=len(shown), strict=config.source.strict, run=config.run,
+                             summary=summary, desc="encoding")
+        frames = drop_duplicates(frames, summary, keep=timing.keep_duplicates)
+        frames = normalise(frames, tone=tone, width=width, height=height, colour=colour)
+        for frame, count in schedule(frames, repeats, hold=timing.realtime):
+            record = summary.frames[frame.index]
+            record.output_first, record.output_count = writer.frames_written, count
+            writer.write(frame.pixels, count)
+    codec = CODECS[config.encode.codec]
+    summary.output = Output(
+        path=str(config.output), frames=writer.frames_written, duration_s=writer.frames_written / timing.fps,
+        fps=timing.fps, width=width, height=height, codec=config.encode.codec, encoder=codec.encoder,
+        crf=None if config.encode.codec == "prores" else (
+            codec.default_crf if config.encode.crf is None else config.encode.crf),
+        preset=config.encode.preset, ffmpeg=writer.args[0],
+    )
+    if config.report_path is not None:
+        summary.write_json(config.report_path)
+    return summary

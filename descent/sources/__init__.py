@@ -1,0 +1,1 @@
+"""Finding frames, reading their pixels and their capture times."""

@@ -1,0 +1,310 @@
+"""Capture times: from a sidecar index, the file name, EXIF, or the file's modification time.
+
+One source serves the whole sequence: mixing clocks (a name stamp for some frames, EXIF for
+others) would order frames by two different clocks. The first source in the order of trust that
+has a time for every frame wins; `--time-source` forces one.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from descent.errors import DescentError, UsageError
+from descent.frames import FrameInfo, TimeSource
+
+_ZONE = r"(?P<zone>Z|[+-]\d{2}:\d{2}|\+\d{4})?"
+_FRACTION = r"(?:[.,](?P<frac>\d{1,9}))?"
+# 2019-01-03T02:26:12.345Z, 2019-01-03 02-26-12 (dashes, as names cannot hold colons everywhere)
+_ISO_EXTENDED = re.compile(
+    r"(?<!\d)(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[T _-](?P<h>\d{2})[:_-]?(?P<mi>\d{2})[:_-]?(?P<s>\d{2})"
+    + _FRACTION + _ZONE + r"(?!\d)"
+)
+# 20190103T022612.345, 20190103_022612, 20190103022009 (Chang'e product names)
+_ISO_COMPACT = re.compile(
+    r"(?<!\d)(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})[T_-]?(?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})"
+    + _FRACTION + _ZONE + r"(?!\d)"
+)
+# Unix seconds 2001-2033 (with an optional .fraction) or milliseconds: 1546482372.5, 1546482372500
+_EPOCH_S = re.compile(r"(?<![\d.])(?P<sec>1\d{9})(?:\.(?P<frac>\d{1,9}))?(?![\d])")
+_EPOCH_MS = re.compile(r"(?<!\d)(?P<ms>1\d{12})(?!\d)")
+_CLOCK = re.compile(r"^\s*(?P<sec>\d+)(?:[._](?P<frac>\d+))?\s*$")  # 0666952960_800 -> 666952960.8
+_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+_DIGIT_GROUPS = re.compile(r"\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class NameTime:
+    time_s: float
+    is_utc: bool
+    span: tuple[int, int]  # where in the name the time was found
+
+
+@dataclass(frozen=True, slots=True)
+class TimeOptions:
+    """How to find capture times; the defaults try every source in the order of trust."""
+
+    index_csv: Path | None = None
+    name_pattern: str | None = None  # a regex with a named group `time` (and optionally `counter`)
+    source: TimeSource | None = None  # force one source
+
+
+@dataclass(frozen=True, slots=True)
+class TimedFrames:
+    frames: list[FrameInfo]
+    source: TimeSource
+    times_are_utc: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def _datetime_seconds(m: re.Match[str]) -> float | None:
+    y, mo, d, h, mi, s = (int(m.group(k)) for k in ("y", "mo", "d", "h", "mi", "s"))
+    if not (1950 <= y <= 2200 and 1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and s <= 60):
+        return None
+    whole = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+    frac = m.group("frac")
+    zone = m.group("zone")
+    offset = 0
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return whole - offset + (int(frac) / 10 ** len(frac) if frac else 0.0)
+
+
+def time_in_name(name: str) -> NameTime | None:
+    """The first timestamp found in a file name: ISO 8601 (extended or compact) or Unix epoch."""
+    for pattern in (_ISO_EXTENDED, _ISO_COMPACT):
+        for m in pattern.finditer(name):
+            seconds = _datetime_seconds(m)
+            if seconds is not None:
+                return NameTime(seconds, True, m.span())
+    ms = _EPOCH_MS.search(name)
+    if ms:
+        return NameTime(int(ms.group("ms")) / 1000, True, ms.span())
+    sec = _EPOCH_S.search(name)
+    if sec:
+        frac = sec.group("frac")
+        return NameTime(int(sec.group("sec")) + (int(frac) / 10 ** len(frac) if frac else 0.0), True, sec.span())
+    return None
+
+
+def parse_time_text(text: str) -> tuple[float, bool] | None:
+    """A time written as ISO 8601, or as a number of seconds (a clock count, epoch or relative).
+
+    Returns (seconds, is_utc). `0666952960_800` reads as a clock count with a fraction.
+    """
+    text = text.strip()
+    for pattern in (_ISO_EXTENDED, _ISO_COMPACT):
+        m = pattern.fullmatch(text)
+        if m:
+            seconds = _datetime_seconds(m)
+            return None if seconds is None else (seconds, True)
+    m = _CLOCK.match(text)
+    if m:
+        frac = m.group("frac")
+        return int(m.group("sec")) + (int(frac) / 10 ** len(frac) if frac else 0.0), False
+    if _NUMBER.match(text):
+        return float(text), False
+    return None
+
+
+def _counters(frames: Sequence[FrameInfo], names_without_times: list[str]) -> list[int] | None:
+    """A frame counter in the names: the one number that changes from frame to frame, if there is one."""
+    groups = [[int(g) for g in _DIGIT_GROUPS.findall(name)] for name in names_without_times]
+    if not groups or len({len(g) for g in groups}) != 1 or not groups[0]:
+        return None
+    varying = [i for i in range(len(groups[0])) if len({g[i] for g in groups}) > 1]
+    if len(varying) != 1:
+        return None  # none, or several numbers change: no way to tell which counts frames
+    return [g[varying[0]] for g in groups]
+
+
+def _strip_times(name: str) -> str:
+    """The name with every timestamp in it blanked, so its other numbers can be looked at."""
+    for pattern in (_ISO_EXTENDED, _ISO_COMPACT, _EPOCH_MS, _EPOCH_S):
+        name = pattern.sub("_", name)
+    return name
+
+
+def _name_times(frames: Sequence[FrameInfo], pattern: str | None) -> tuple[list[NameTime | None], list[int] | None]:
+    if pattern is None:
+        found = [time_in_name(f.path.stem) for f in frames]
+        return found, _counters(frames, [_strip_times(f.path.stem) for f in frames])
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"--name-pattern {pattern!r} is not a valid regular expression ({exc})") from None
+    if "time" not in regex.groupindex:
+        raise UsageError("--name-pattern needs a named group for the time, like (?P<time>\\d{10}_\\d{3})")
+    times: list[NameTime | None] = []
+    counters: list[int] = []
+    for f in frames:
+        m = regex.search(f.path.name)
+        if not m:
+            times.append(None)
+            continue
+        parsed = parse_time_text(m.group("time"))
+        if parsed is None:
+            raise DescentError(
+                f"{f.path}: --name-pattern matched time {m.group('time')!r}, which is neither ISO 8601 "
+                "nor seconds[.fraction]; adjust the pattern's time group"
+            )
+        times.append(NameTime(parsed[0], parsed[1], m.span("time")))
+        if "counter" in regex.groupindex and m.group("counter") is not None:
+            counters.append(int(m.group("counter")))
+    has_counters = "counter" in regex.groupindex and len(counters) == len(frames)
+    return times, (counters if has_counters else None)
+
+
+def read_index(path: Path) -> dict[str, tuple[float, bool]]:
+    """A sidecar CSV of (file, time): comma, semicolon or tab separated, with or without a header."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DescentError(f"{path}: cannot read the times index ({exc.strerror or exc})") from None
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    rows = enumerate(csv.reader(io.StringIO(text), dialect), start=1)
+    numbered = [(n, r) for n, r in rows if any(c.strip() for c in r)]
+    if not numbered:
+        raise DescentError(f"{path}: the times index is empty; it needs rows of file,time")
+    file_col, time_col = 0, 1
+    first = numbered[0][1]
+    if parse_time_text(first[1] if len(first) > 1 else "") is None:
+        header = [c.strip().lower() for c in first]
+        file_col = next((i for i, c in enumerate(header) if c in ("file", "filename", "name", "path", "frame")), 0)
+        time_col = next((i for i, c in enumerate(header) if c in ("time", "timestamp", "utc", "t", "time_s")), 1)
+        numbered = numbered[1:]
+    index: dict[str, tuple[float, bool]] = {}
+    for line_no, row in numbered:
+        if len(row) <= max(file_col, time_col):
+            raise DescentError(f"{path}: line {line_no} has {len(row)} columns; expected file,time")
+        parsed = parse_time_text(row[time_col])
+        if parsed is None:
+            raise DescentError(
+                f"{path}: line {line_no}: {row[time_col]!r} is not a time (use ISO 8601 like "
+                "2019-01-03T02:26:12.345Z, or seconds)"
+            )
+        index[row[file_col].strip()] = parsed
+    return index
+
+
+def _exif_time(path: Path) -> float | None:
+    from PIL import ExifTags, Image
+
+    try:
+        with Image.open(path) as img:
+            exif = img.getexif().get_ifd(ExifTags.IFD.Exif)
+    except Exception:  # noqa: BLE001 - any unreadable EXIF just means no EXIF time
+        return None
+    original = exif.get(ExifTags.Base.DateTimeOriginal)
+    if not original:
+        return None
+    m = re.match(r"(\d{4}):(\d{2}):(\d{2}) (\d{2}):(\d{2}):(\d{2})", str(original).strip())
+    if not m:
+        return None
+    y, mo, d, h, mi, s = (int(g) for g in m.groups())
+    try:
+        seconds = float(calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)))
+    except (ValueError, OverflowError):
+        return None
+    sub = str(exif.get(ExifTags.Base.SubsecTimeOriginal, "")).strip()
+    if sub.isdigit():
+        seconds += int(sub) / 10 ** len(sub)
+    offset = str(exif.get(ExifTags.Base.OffsetTimeOriginal, "")).strip()
+    zone = re.fullmatch(r"([+-])(\d{2}):(\d{2})", offset)
+    if zone:
+        sign = -1 if zone.group(1) == "-" else 1
+        seconds -= sign * (int(zone.group(2)) * 3600 + int(zone.group(3)) * 60)
+    return seconds
+
+
+def assign_times(frames: list[FrameInfo], options: TimeOptions) -> TimedFrames:
+    """Give every frame a capture time from one source, and a frame counter when the names have one."""
+    notes: list[str] = []
+    forced = options.source
+    sources = [forced] if forced else [TimeSource.INDEX, TimeSource.NAME, TimeSource.EXIF, TimeSource.MTIME]
+    for source in sources:
+        if source is TimeSource.INDEX and options.index_csv is None:
+            if forced:
+                raise UsageError("--time-source index needs --times INDEX.csv")
+            continue
+        if source is TimeSource.NONE:
+            break
+        times, utc, counters = _times_from(source, frames, options)
+        missing = [f for f, t in zip(frames, times, strict=True) if t is None]
+        if not missing:
+            if source is TimeSource.MTIME:
+                if not forced and len(set(times)) <= len(frames) / 2:
+                    notes.append("file modification times are mostly equal (a bulk copy?): using name order")
+                    break
+                notes.append(
+                    "capture times are file modification times, which are often the time of a copy: "
+                    "check the order, or give --times or --name-pattern"
+                )
+            timed = [replace(f, time_s=t, stamped_time_s=t, counter=c)
+                     for f, t, c in zip(frames, times, _each(counters, len(frames)), strict=True)]
+            return TimedFrames(timed, source, utc, notes)
+        explicit = source is TimeSource.INDEX or (source is TimeSource.NAME and options.name_pattern)
+        if forced or explicit:
+            raise DescentError(
+                f"{missing[0].path}: no capture time from {source.value} "
+                f"({len(missing)} of {len(frames)} frames lack one); {_fix_for(source)}"
+            )
+        if len(missing) < len(frames):
+            notes.append(
+                f"{len(missing)} of {len(frames)} frames have no time in their {source.value} "
+                f"(first: {missing[0].path.name}); trying the next source"
+            )
+    notes.append("no capture times found: frames are in natural name order")
+    counters = _counters(frames, [f.path.stem for f in frames])
+    timed = [replace(f, counter=c) for f, c in zip(frames, _each(counters, len(frames)), strict=True)]
+    return TimedFrames(timed, TimeSource.NONE, False, notes)
+
+
+def _each(counters: list[int] | None, n: int) -> list[int | None]:
+    return list(counters) if counters else [None] * n
+
+
+def _fix_for(source: TimeSource) -> str:
+    return {
+        TimeSource.INDEX: "add the file to the --times index",
+        TimeSource.NAME: "give a --name-pattern whose (?P<time>...) group matches every frame, "
+        "or another --time-source",
+        TimeSource.EXIF: "choose another --time-source",
+        TimeSource.MTIME: "choose another --time-source",
+        TimeSource.NONE: "",
+    }[source]
+
+
+def _times_from(
+    source: TimeSource, frames: list[FrameInfo], options: TimeOptions
+) -> tuple[list[float | None], bool, list[int] | None]:
+    """Times from one source (None where a frame has none), whether they are UTC, and counters."""
+    if source is TimeSource.INDEX:
+        assert options.index_csv is not None
+        index = read_index(options.index_csv)
+        found: list[float | None] = []
+        utc = True
+        for f in frames:
+            entry = index.get(f.path.name) or index.get(str(f.path))
+            found.append(entry[0] if entry else None)
+            utc = utc and bool(entry and entry[1])
+        return found, utc, _counters(frames, [_strip_times(f.path.stem) for f in frames])
+    if source is TimeSource.NAME:
+        name_times, counters = _name_times(frames, options.name_pattern)
+        utc = all(t.is_utc for t in name_times if t)
+        return [t.time_s if t else None for t in name_times], utc, counters
+    counters = _counters(frames, [_strip_times(f.path.stem) for f in frames])
+    if source is TimeSource.EXIF:
+        return [_exif_time(f.path) for f in frames], True, counters
+    return [os.stat(f.path).st_mtime for f in frames], True, counters

@@ -1,0 +1,336 @@
+"""Generate a synthetic descent with known ground truth.
+
+A nadir camera falls towards a procedural cratered terrain: altitude drops by 100x or more, with a
+hover and a sideways divert, the lander yaws and its attitude oscillates, exposure flickers, a few
+frames are lost in transmission, and the files are named so that plain name order is not time
+order. Beside the frames it writes `telemetry.csv` (altitude as a flight log would give it) and
+`truth.json` (per frame: time, altitude, camera position, yaw, metres per pixel, gain, and the
+ground-truth image-to-image motion that the stabiliser tests compare against).
+
+The terrain is self-similar, so it can be seen at any altitude: a stack of textures, each level
+twice as fine as the one above and centred on the landing site, where a level is the upsampled
+level above plus new small craters and fine relief. A frame samples the two levels that bracket
+its ground resolution and blends them, like trilinear mip-mapping, so zooming never pops.
+
+Usage: python scripts/synthetic_descent.py OUT_DIR [--frames N] [--size PX] [--bits 8|12|16] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+START_UTC = datetime(2019, 1, 3, 2, 26, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DescentSpec:
+    """What to generate. Defaults give a short but complete descent."""
+
+    frames: int = 120
+    size_px: int = 256
+    fps: float = 10.0
+    start_altitude_m: float = 2000.0
+    hover_altitude_m: float = 100.0
+    end_altitude_m: float = 10.0
+    hover_fraction: float = 0.15  # share of the frames spent hovering and diverting
+    fov_deg: float = 60.0
+    yaw_rate_deg_s: float = 2.0
+    jitter_px: float = 1.5  # attitude oscillation, in pixels at the frame
+    flicker: float = 0.0  # standard deviation of the per-frame exposure gain
+    bits: int = 8  # 8, 10, 12 or 16: sample depth written (10 and 12 in 16-bit files)
+    drop_every: int = 0  # drop one frame in every N (0: none), as transmission losses
+    duplicates: int = 0  # frames written twice under another name
+    coarse_clock: bool = False  # stamp whole seconds in the names, with a frame counter
+    name_style: str = "iso"  # iso | compact | epoch | counter
+    image_format: str = "png"
+    seed: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FrameTruth:
+    file: str
+    index: int  # frame counter of the camera, dropped frames included
+    time_s: float  # Unix time of capture
+    time_utc: str
+    altitude_m: float
+    camera_x_m: float  # camera position over the ground, landing site at (0, 0)
+    camera_y_m: float
+    yaw_deg: float
+    m_per_px: float
+    gain: float
+    duplicate_of: str | None = None
+
+
+# --- terrain -------------------------------------------------------------------------------------
+
+
+def _noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
+    """Smooth isotropic noise with features about size/cells pixels across, unit-ish variance.
+
+    White noise on a coarse grid is blurred before it is upsampled: interpolating raw white noise
+    leaves a visible grid in the shading (its slope jumps at every cell border).
+    """
+    coarse_px = cells * 4
+    coarse = cv2.GaussianBlur(rng.standard_normal((coarse_px, coarse_px)).astype(np.float32), (0, 0), 2.0)
+    coarse /= coarse.std() + 1e-6
+    return cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+def _add_craters(height: np.ndarray, rng: np.random.Generator, texel_m: float, count: int) -> None:
+    """Bowl-shaped craters with raised rims, 3 to 60 texels across, power-law sizes."""
+    size = height.shape[0]
+    diameters = 3.0 * (20.0 ** rng.random(count)) ** 1.0
+    for diameter_px in diameters:
+        radius = diameter_px / 2
+        cx, cy = rng.uniform(0, size, 2)
+        if math.hypot(cx - size / 2, cy - size / 2) < 1.5 * radius + size / 50:
+            continue  # the landing site is on flat ground (hazard avoidance), at every level
+        x0, x1 = int(max(cx - 2 * radius, 0)), int(min(cx + 2 * radius + 1, size))
+        y0, y1 = int(max(cy - 2 * radius, 0)), int(min(cy + 2 * radius + 1, size))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        r = np.hypot(xx - cx, yy - cy) / radius
+        depth_m = 0.2 * diameter_px * texel_m
+        bowl = np.where(r < 1, r**2 - 1, 0.0)
+        rim = 0.25 * np.exp(-(((r - 1.0) / 0.25) ** 2))
+        height[y0:y1, x0:x1] += depth_m * (bowl + rim)
+
+
+def _shade(height: np.ndarray, texel_m: float, rng: np.random.Generator) -> np.ndarray:
+    """Lambert shading under a low sun, times a faint albedo pattern: radiance in about 0..1."""
+    gy, gx = np.gradient(height, texel_m)
+    sun_elev, sun_az = math.radians(25.0), math.radians(120.0)
+    sun = np.array([math.cos(sun_elev) * math.cos(sun_az), math.cos(sun_elev) * math.sin(sun_az),
+                    math.sin(sun_elev)])
+    shade = (-gx * sun[0] - gy * sun[1] + sun[2]) / np.sqrt(gx**2 + gy**2 + 1)
+    return np.clip(shade, 0.0, None).astype(np.float32)
+
+
+def _upsample_centre(level: np.ndarray) -> np.ndarray:
+    """The central half of a level at twice the resolution.
+
+    The blur removes the two-pixel alternation that a 2x resize leaves in the slope; repeated over
+    levels it would grow into a grid in the shading.
+    """
+    size = level.shape[0]
+    quarter = size // 4
+    centre = level[quarter : quarter + size // 2, quarter : quarter + size // 2]
+    return cv2.GaussianBlur(cv2.resize(centre, (size, size), interpolation=cv2.INTER_CUBIC), (0, 0), 1.0)
+
+
+class Terrain:
+    """A zoomable terrain: `levels[k]` covers `extent_m / 2**k` metres around the site."""
+
+    def __init__(self, texture_px: int, extent_m: float, levels: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.texture_px = texture_px
+        self.extent_m = extent_m
+        size = texture_px
+        texel_m = extent_m / size
+        height = np.zeros((size, size), np.float32)
+        for octave in range(1, 7):
+            cells = 2**octave
+            height += _noise(rng, size, cells) * (extent_m / cells) * 0.02
+        _add_craters(height, rng, texel_m, 150)
+        self.levels: list[np.ndarray] = []
+        albedo = 1.0 + 0.15 * _noise(rng, size, 8)
+        for level in range(levels):
+            texel_m = extent_m / 2**level / size
+            self.levels.append((_shade(height, texel_m, rng) * albedo).astype(np.float32))
+            # The next level: the central half upsampled, then finer relief and small craters.
+            height = _upsample_centre(height)
+            albedo = _upsample_centre(albedo)
+            for octave in (5, 6):
+                cells = 2**octave
+                height += _noise(rng, size, cells) * (extent_m / 2 ** (level + 1) / cells) * 0.02
+            _add_craters(height, rng, texel_m / 2, 50)
+
+    def texel_m(self, level: int) -> float:
+        return self.extent_m / 2**level / self.texture_px
+
+    def render(self, size_px: int, x_m: float, y_m: float, yaw_rad: float, m_per_px: float) -> np.ndarray:
+        """The view of a nadir camera centred over (x_m, y_m): float32 radiance."""
+        wanted = math.log2(self.texel_m(0) / m_per_px)  # fractional level whose texel matches a pixel
+        half_diag_m = m_per_px * size_px / math.sqrt(2) + math.hypot(x_m, y_m)
+        # The finest level that still holds the whole footprint.
+        finest = min(len(self.levels) - 1, int(math.log2(self.extent_m / 2 / half_diag_m)))
+        coarse = int(min(max(math.floor(wanted), 0), finest))
+        fine = min(coarse + 1, finest)
+        weight = float(min(max(wanted - coarse, 0.0), 1.0)) if fine != coarse else 0.0
+        out = self._sample(coarse, size_px, x_m, y_m, yaw_rad, m_per_px)
+        if weight > 0:
+            out = (1 - weight) * out + weight * self._sample(fine, size_px, x_m, y_m, yaw_rad, m_per_px)
+        return out
+
+    def _sample(self, level: int, size_px: int, x_m: float, y_m: float, yaw_rad: float,
+                m_per_px: float) -> np.ndarray:
+        texel = self.texel_m(level)
+        scale = m_per_px / texel
+        c, s = math.cos(yaw_rad) * scale, math.sin(yaw_rad) * scale
+        centre = (size_px - 1) / 2
+        tex_centre = (self.texture_px - 1) / 2
+        # Frame pixel (u, v) -> texel: rotate and scale about the frame centre, then translate.
+        tx = tex_centre + x_m / texel - (c * centre - s * centre)
+        ty = tex_centre + y_m / texel - (s * centre + c * centre)
+        frame_to_texture = np.array([[c, -s, tx], [s, c, ty]], np.float64)
+        return cv2.warpAffine(self.levels[level], frame_to_texture, (size_px, size_px),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+
+
+# --- flight --------------------------------------------------------------------------------------
+
+
+def altitude_profile(spec: DescentSpec) -> np.ndarray:
+    """Altitude per camera frame: exponential approach, hover, then the final exponential descent."""
+    n = spec.frames
+    hover = int(n * spec.hover_fraction)
+    approach = (n - hover) * 2 // 3
+    final = n - hover - approach
+    a = np.geomspace(spec.start_altitude_m, spec.hover_altitude_m, approach, endpoint=False)
+    b = np.full(hover, spec.hover_altitude_m)
+    c = np.geomspace(spec.hover_altitude_m, spec.end_altitude_m, final)
+    # Round the corners so that vertical speed changes smoothly into and out of the hover.
+    profile = np.log(np.concatenate([a, b, c]))
+    kernel = np.hanning(max(3, n // 20) | 1)
+    padded = np.pad(profile, len(kernel) // 2, mode="edge")
+    return np.exp(np.convolve(padded, kernel / kernel.sum(), mode="valid"))
+
+
+def flight(spec: DescentSpec) -> list[dict[str, float]]:
+    """Camera state per frame, landing site at the origin."""
+    rng = np.random.default_rng(spec.seed + 1)
+    alt = altitude_profile(spec)
+    n = spec.frames
+    t = np.arange(n) / spec.fps
+    half_fov = math.radians(spec.fov_deg) / 2
+    m_per_px = 2 * alt * math.tan(half_fov) / spec.size_px
+    # The lander approaches from one side inside a cone: offset proportional to altitude, so the
+    # site stays in view; during the hover it diverts sideways by about a third of the view.
+    offset = 0.25 * alt * math.tan(half_fov)
+    hover = (alt < spec.hover_altitude_m * 1.05) & (np.arange(n) < n * 0.9)
+    divert = np.cumsum(hover) / max(hover.sum(), 1)
+    x = offset * (1 - 0.6 * divert)
+    y = -0.5 * offset + 0.3 * offset * divert
+    phase = rng.uniform(0, 2 * math.pi, 4)
+    jitter_x = spec.jitter_px * (np.sin(2 * math.pi * 1.3 * t + phase[0]) + 0.5 * rng.standard_normal(n))
+    jitter_y = spec.jitter_px * (np.sin(2 * math.pi * 0.9 * t + phase[1]) + 0.5 * rng.standard_normal(n))
+    yaw = math.radians(spec.yaw_rate_deg_s) * t + math.radians(0.3) * np.sin(2 * math.pi * 0.7 * t + phase[2])
+    gain = 1 + spec.flicker * rng.standard_normal(n)
+    return [
+        {"altitude_m": float(alt[i]), "x_m": float(x[i] + jitter_x[i] * m_per_px[i]),
+         "y_m": float(y[i] + jitter_y[i] * m_per_px[i]), "yaw_rad": float(yaw[i]),
+         "m_per_px": float(m_per_px[i]), "gain": float(gain[i]), "t_s": float(t[i])}
+        for i in range(n)
+    ]
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def frame_name(spec: DescentSpec, index: int, when: datetime, rng: np.random.Generator) -> str:
+    """A file name that carries the capture time but does not sort by it as plain text."""
+    tag = "".join(rng.choice(list("ABCDEFGHJKLMNPQRSTUVWXYZ"), 3))  # scrambles lexicographic order
+    if spec.coarse_clock:
+        return f"CAM_{tag}_{when:%Y%m%d%H%M%S}_{index:04d}.{spec.image_format}"
+    if spec.name_style == "iso":
+        return f"cam_{tag}_{when:%Y-%m-%dT%H-%M-%S}.{when.microsecond // 1000:03d}Z.{spec.image_format}"
+    if spec.name_style == "compact":
+        return f"cam_{tag}_{when:%Y%m%dT%H%M%S}.{when.microsecond // 1000:03d}.{spec.image_format}"
+    if spec.name_style == "epoch":
+        return f"cam_{tag}_{round(when.timestamp() * 1000)}.{spec.image_format}"
+    if spec.name_style == "counter":
+        return f"frame_{index}.{spec.image_format}"  # unpadded: frame_9 sorts after frame_10 as text
+    raise ValueError(f"unknown name style {spec.name_style!r}")
+
+
+def to_samples(radiance: np.ndarray, bits: int) -> np.ndarray:
+    """Radiance (about 0..1.3) to sensor counts with a little noise headroom."""
+    top = 2**bits - 1
+    counts = np.clip(radiance * 0.75 * top + 0.04 * top, 0, top)
+    return np.rint(counts).astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
+    """Write the frames, `telemetry.csv` and `truth.json` into out_dir; return the truth."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    states = flight(spec)
+    largest_view_m = max(s["m_per_px"] for s in states) * spec.size_px * 1.6
+    texture_px = int(spec.size_px * 2.5) // 8 * 8
+    zoom = max(s["m_per_px"] for s in states) / min(s["m_per_px"] for s in states)
+    levels = math.ceil(math.log2(zoom * 1.6)) + 2
+    terrain = Terrain(texture_px, largest_view_m * 1.5, levels, spec.seed)
+    rng = np.random.default_rng(spec.seed + 2)
+    truth: list[FrameTruth] = []
+    written: list[FrameTruth] = []
+    for index, state in enumerate(states):
+        when = START_UTC + timedelta(seconds=state["t_s"])
+        dropped = spec.drop_every and index % spec.drop_every == spec.drop_every // 2
+        if dropped:
+            continue
+        radiance = terrain.render(spec.size_px, state["x_m"], state["y_m"], state["yaw_rad"],
+                                  state["m_per_px"]) * state["gain"]
+        name = frame_name(spec, index, when, rng)
+        cv2.imwrite(str(out_dir / name), to_samples(radiance, spec.bits))
+        record = FrameTruth(
+            file=name, index=index, time_s=when.timestamp(), time_utc=when.isoformat(),
+            altitude_m=state["altitude_m"], camera_x_m=state["x_m"], camera_y_m=state["y_m"],
+            yaw_deg=math.degrees(state["yaw_rad"]), m_per_px=state["m_per_px"], gain=state["gain"])
+        truth.append(record)
+        written.append(record)
+    for k in range(spec.duplicates):
+        original = written[(k + 1) * len(written) // (spec.duplicates + 1)]
+        copy_name = "dup_" + original.file
+        (out_dir / copy_name).write_bytes((out_dir / original.file).read_bytes())
+        truth.append(FrameTruth(**{**asdict(original), "file": copy_name, "duplicate_of": original.file}))
+    _write_telemetry(out_dir / "telemetry.csv", states)
+    summary = {"spec": asdict(spec), "frames": [asdict(t) for t in truth]}
+    (out_dir / "truth.json").write_text(json.dumps(summary, indent=1))
+    return truth
+
+
+def _write_telemetry(path: Path, states: list[dict[str, float]]) -> None:
+    """Altitude at 4 Hz, independent of the camera clock, as a flight log would give it."""
+    times = np.array([s["t_s"] for s in states])
+    alts = np.array([s["altitude_m"] for s in states])
+    lines = ["time_utc,altitude_m"]
+    for t in np.arange(0.0, times[-1] + 1e-9, 0.25):
+        when = START_UTC + timedelta(seconds=float(t))
+        lines.append(f"{when.isoformat().replace('+00:00', 'Z')},{np.interp(t, times, alts):.2f}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", type=Path)
+    defaults = DescentSpec()
+    parser.add_argument("--frames", type=int, default=defaults.frames)
+    parser.add_argument("--size", type=int, default=defaults.size_px, help="frame width and height")
+    parser.add_argument("--bits", type=int, default=defaults.bits, choices=(8, 10, 12, 16))
+    parser.add_argument("--flicker", type=float, default=defaults.flicker)
+    parser.add_argument("--drop-every", type=int, default=defaults.drop_every)
+    parser.add_argument("--duplicates", type=int, default=defaults.duplicates)
+    parser.add_argument("--coarse-clock", action="store_true")
+    parser.add_argument("--name-style", default=defaults.name_style,
+                        choices=("iso", "compact", "epoch", "counter"))
+    parser.add_argument("--format", default=defaults.image_format, choices=("png", "tif", "jpg", "bmp"))
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    args = parser.parse_args()
+    spec = DescentSpec(frames=args.frames, size_px=args.size, bits=args.bits, flicker=args.flicker,
+                       drop_every=args.drop_every, duplicates=args.duplicates,
+                       coarse_clock=args.coarse_clock, name_style=args.name_style,
+                       image_format=args.format, seed=args.seed)
+    truth = generate(args.out_dir, spec)
+    print(f"wrote {len(truth)} frames to {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()
