@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -68,6 +69,10 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
 def _run(debug: bool, quiet: bool, action: Callable[[], None]) -> None:
     """Call the library; turn its errors into one line and an exit code."""
     handler = logging.StreamHandler(sys.stderr)
@@ -78,6 +83,8 @@ def _run(debug: bool, quiet: bool, action: Callable[[], None]) -> None:
     logger.propagate = False
     from descent.errors import DescentError
 
+    # A polite kill (SIGTERM from CI or a job scheduler) unwinds like Ctrl-C, so nothing is left behind.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return action()
     except DescentError as error:

@@ -151,8 +151,10 @@ class VideoWriter:
 
     def __enter__(self) -> VideoWriter:
         try:
+            # Its own session: a Ctrl-C in the terminal reaches only us, and we stop ffmpeg cleanly,
+            # rather than ffmpeg finishing a truncated file while we are still writing to it.
             self._process = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.PIPE)
+                                             stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
             raise EncodeError(f"{self.args[0]}: cannot start ffmpeg ({exc.strerror or exc})") from None
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True)

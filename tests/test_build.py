@@ -298,8 +298,10 @@ def test_ffmpeg_failing(make_descent, tmp_path: Path) -> None:
 def test_ctrl_c_leaves_no_video(make_descent, tmp_path: Path) -> None:
     folder, _ = make_descent(frames=400, size_px=256)
     out = tmp_path / "v.mp4"
+    # A shell running us in the background hands SIGINT down as ignored; a terminal's Ctrl-C does not.
     process = subprocess.Popen([sys.executable, "-m", "descent", "build", str(folder), "-o", str(out),
-                                "--preset", "veryslow"], stderr=subprocess.PIPE, text=True)
+                                "--preset", "veryslow"], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".v.partial.mp4")) and time.monotonic() < deadline:
         time.sleep(0.05)  # wait until encoding has started
@@ -323,3 +325,17 @@ def test_help_lists_every_command() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
     assert "build" in result.stdout and "inspect" in result.stdout
+
+
+def test_sigterm_leaves_no_video(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent(frames=400, size_px=256)
+    out = tmp_path / "v.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "descent", "build", str(folder), "-o", str(out),
+                                "--preset", "veryslow"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".v.partial.mp4")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.terminate()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in stderr
+    assert list(tmp_path.iterdir()) == []
