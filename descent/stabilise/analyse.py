@@ -1,0 +1,93 @@
+"""Pass 1 over the whole sequence: the static mask, then the motion between consecutive frames."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+
+from descent.errors import FrameReadError
+from descent.frames import FrameInfo
+from descent.parallel import ordered_map
+from descent.sources.images import read_pixels
+from descent.stabilise.motion import (
+    FrameMotion,
+    analysis_copy,
+    bridge,
+    estimate_motion,
+    find_corners,
+    static_mask,
+)
+from descent.stabilise.similarity import Similarity
+
+MASK_SAMPLE_PAIRS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    motions: list[FrameMotion]
+    static_fraction: float  # share of the picture found not to move with the ground
+
+
+def _analysis_copy(info: FrameInfo) -> np.ndarray | None:
+    try:
+        return analysis_copy(read_pixels(info.path))
+    except FrameReadError:
+        return None  # pass 2 reports it; here the pair is bridged
+
+
+def find_static_mask(infos: list[FrameInfo], *, workers: int) -> np.ndarray | None:
+    """Static parts from pairs of consecutive frames spread over the descent."""
+    starts = sorted({round(i) for i in np.linspace(0, len(infos) - 2, min(MASK_SAMPLE_PAIRS, len(infos) - 1))})
+
+    def pair(start: int) -> tuple[np.ndarray, np.ndarray, Similarity] | None:
+        previous, current = _analysis_copy(infos[start]), _analysis_copy(infos[start + 1])
+        if previous is None or current is None or previous.shape != current.shape:
+            return None
+        measured = estimate_motion(previous, current, find_corners(previous))
+        return None if measured is None else (previous, current, measured[0])
+
+    pairs = [p for p in ordered_map(pair, starts, workers=workers) if p is not None]
+    return static_mask(pairs) if len({p[0].shape for p in pairs}) == 1 else None
+
+
+def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, workers: int,
+                   progress: Callable[[Iterable[object], int], Iterator[object]]) -> Analysis:
+    """Motion of every frame relative to the one before it, bridged where it could not be measured."""
+    mask = find_static_mask(infos, workers=workers)
+    static_fraction = 0.0 if mask is None else float((mask == 0).mean())
+    if user_mask is not None:
+        mask = user_mask if mask is None else _combine(mask, user_mask)
+
+    def prepare(info: FrameInfo) -> tuple[np.ndarray | None, np.ndarray | None]:
+        image = _analysis_copy(info)
+        return image, (find_corners(image, mask) if image is not None else None)
+
+    motions: list[FrameMotion] = []
+    previous: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+    guess = None
+    for info, current in zip(infos, progress(ordered_map(prepare, infos, workers=workers), len(infos)),
+                             strict=True):
+        image, corners = cast(tuple[np.ndarray | None, np.ndarray | None], current)
+        result = None
+        if previous[0] is not None and image is not None and previous[0].shape == image.shape:
+            result = estimate_motion(previous[0], image, previous[1], guess=guess)
+        if result is None:
+            motions.append(FrameMotion(file=str(info.path), bridged=True))
+        else:
+            transform, inliers, ratio, residual = result
+            guess = transform  # the next pair most likely moves about as much
+            motions.append(FrameMotion(str(info.path), transform.log_scale, transform.angle_rad, transform.tx,
+                                       transform.ty, inliers, ratio, residual))
+        previous = (image, corners)
+    return Analysis(bridge(motions), static_fraction)
+
+
+def _combine(found: np.ndarray, given: np.ndarray) -> np.ndarray:
+    import cv2
+
+    if given.shape != found.shape:
+        given = cv2.resize(given, (found.shape[1], found.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return np.minimum(found, given)

@@ -1,0 +1,236 @@
+"""Pass 1 of stabilisation: how the ground moves from each frame to the next.
+
+Each frame is reduced to a grey analysis copy (at most ANALYSIS_WIDTH pixels wide). Corners found
+in the previous frame are tracked into the current one with pyramidal Lucas-Kanade (started from
+the previous motion, so a steady zoom of 5% a frame starts close to its answer), checked by
+tracking back, and a similarity (scale, rotation, translation) is fitted with RANSAC. Parts of the
+picture that do not move with the ground (lander legs, their shadows, a burned-in clock) are
+masked out: found automatically as pixels that hardly change over the sequence, or given by the
+user. A pair with too little texture (dust, darkness) is bridged from its neighbours instead of
+being allowed to make a jump.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from descent.errors import DescentError
+from descent.stabilise.similarity import Similarity, pixel_to_normalised
+
+ANALYSIS_WIDTH = 512
+MIN_INLIERS = 24
+MIN_INLIER_RATIO = 0.35
+MAX_RESIDUAL_PX = 1.5  # at analysis resolution
+MOTION_FORMAT = "descent-motion"
+MOTION_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FrameMotion:
+    """The motion from the previous frame to this one, in normalised coordinates (see similarity.py)."""
+
+    file: str
+    log_scale: float = 0.0
+    angle_rad: float = 0.0
+    tx: float = 0.0
+    ty: float = 0.0
+    inliers: int = 0
+    inlier_ratio: float = 0.0
+    residual_px: float = 0.0
+    bridged: bool = False  # not measured (first frame, too little texture, a duplicate): interpolated
+
+    @property
+    def transform(self) -> Similarity:
+        return Similarity(self.log_scale, self.angle_rad, self.tx, self.ty)
+
+    def with_transform(self, t: Similarity, **changes: object) -> FrameMotion:
+        return replace(self, log_scale=t.log_scale, angle_rad=t.angle_rad, tx=t.tx, ty=t.ty, **changes)  # type: ignore[arg-type]
+
+
+def analysis_copy(pixels: np.ndarray, width: int = ANALYSIS_WIDTH) -> np.ndarray:
+    """Grey, 8-bit, at most `width` pixels wide: what motion is measured on."""
+    grey = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+    if grey.dtype != np.uint8:
+        grey = cv2.convertScaleAbs(grey, alpha=255.0 / max(int(grey.max()), 1))
+    h, w = grey.shape
+    if w > width:
+        grey = cv2.resize(grey, (width, round(h * width / w)), interpolation=cv2.INTER_AREA)
+    return grey
+
+
+def static_votes(previous: np.ndarray, current: np.ndarray, ground: Similarity) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of one pair: does it agree with "no motion" rather than with the ground's motion?
+
+    Returns (votes, counted): counted where the pair has texture and the ground really moves
+    there; votes where, of those, the picture stayed put. Near the focus of expansion the ground
+    hardly moves, so it casts no vote: a simple "does not change" test would mask the landing site.
+    """
+    h, w = previous.shape
+    a = previous.astype(np.float32) * (128.0 / max(float(previous.mean()), 1.0))  # gain-normalised
+    b = current.astype(np.float32) * (128.0 / max(float(current.mean()), 1.0))
+    to_norm = pixel_to_normalised(w, h)
+    moved = cv2.warpAffine(a, (np.linalg.inv(to_norm) @ ground.matrix() @ to_norm)[:2], (w, h),
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    still_error = cv2.blur(np.abs(b - a), (5, 5))
+    ground_error = cv2.blur(np.abs(b - moved), (5, 5))
+    counted = np.maximum(still_error, ground_error) > 6.0  # texture that one of the two explanations misses
+    votes = counted & (still_error < 0.5 * ground_error)
+    return votes, counted
+
+
+def static_mask(pairs: list[tuple[np.ndarray, np.ndarray, Similarity]]) -> np.ndarray | None:
+    """Parts of the picture that stay put while the ground moves: lander legs, shadows, a burned-in clock.
+
+    Each pair (previous, current, ground motion) votes; a pixel is static when most pairs that
+    could tell say so. Returns a uint8 mask, 255 where the ground is, or None if nothing is static.
+    """
+    if len(pairs) < 3:
+        return None
+    votes = np.zeros(pairs[0][0].shape, np.float32)
+    counted = np.zeros_like(votes)
+    for previous, current, ground in pairs:
+        v, c = static_votes(previous, current, ground)
+        votes += v
+        counted += c
+    voted = ((votes >= 2) & (votes > 0.6 * counted)).astype(np.uint8)
+    static = cv2.morphologyEx(voted, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    fraction = float(static.mean())
+    if fraction < 0.001 or fraction > 0.6:
+        return None
+    grown = cv2.dilate(static, np.ones((11, 11), np.uint8))  # keep corners off the occluder's edge
+    return np.where(grown > 0, 0, 255).astype(np.uint8)
+
+
+def load_user_mask(path: Path) -> np.ndarray:
+    """--mask: white where the picture does not move with the ground. Returns 255 where it does."""
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise DescentError(f"{path}: cannot read the mask; give a PNG, white where the lander is")
+    return np.where(mask > 127, 0, 255).astype(np.uint8)
+
+
+def find_corners(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+    """Trackable corners of an analysis copy, away from masked lander parts."""
+    h, w = image.shape
+    if mask is not None and mask.shape != image.shape:
+        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+    corners = cv2.goodFeaturesToTrack(image, maxCorners=600, qualityLevel=0.001, minDistance=max(4, w // 80),
+                                      blockSize=7, mask=mask)
+    return corners if corners is not None and len(corners) >= MIN_INLIERS else None
+
+
+_LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.001)
+
+
+def _track_and_fit(previous: np.ndarray, current: np.ndarray, corners: np.ndarray, predicted: np.ndarray,
+                   threshold_px: float) -> tuple[np.ndarray, int, float, float] | None:
+    """Track corners (checked by tracking back) and fit a similarity with RANSAC, in pixels."""
+    flags = cv2.OPTFLOW_USE_INITIAL_FLOW
+    tracked, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, predicted.copy(), winSize=(21, 21),
+                                                  maxLevel=4, criteria=_LK_CRITERIA, flags=flags)
+    back, status_back, _ = cv2.calcOpticalFlowPyrLK(current, previous, tracked, corners.copy(), winSize=(21, 21),
+                                                    maxLevel=4, criteria=_LK_CRITERIA, flags=flags)
+    round_trip = np.linalg.norm((back - corners).reshape(-1, 2), axis=1)
+    good = (status.ravel() == 1) & (status_back.ravel() == 1) & (round_trip < 0.5)
+    if good.sum() < MIN_INLIERS:
+        return None
+    src, dst = corners.reshape(-1, 2)[good], tracked.reshape(-1, 2)[good]
+    matrix, inlier_flags = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=threshold_px,
+                                                       maxIters=2000, confidence=0.999, refineIters=20)
+    if matrix is None:
+        return None
+    inliers = inlier_flags.ravel().astype(bool)
+    count = int(inliers.sum())
+    if count == 0:
+        return None
+    fitted = src[inliers] @ matrix[:, :2].T + matrix[:, 2]
+    residual = float(np.sqrt(np.mean(np.sum((fitted - dst[inliers]) ** 2, axis=1))))
+    return np.vstack([matrix, [0, 0, 1]]), count, count / len(src), residual
+
+
+def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarray | None, *,
+                    guess: Similarity | None = None) -> tuple[Similarity, int, float, float] | None:
+    """The similarity taking `previous` to `current` (normalised coordinates), with its support.
+
+    `corners` are found in `previous` (find_corners). Returns (transform, inliers, inlier ratio,
+    residual in analysis pixels), or None when the pair has too little texture or agreement to trust.
+
+    Lucas-Kanade windows assume pure translation, so a rotation or zoom between the frames biases
+    each track a little. A second round on `current` warped back by the first estimate, where
+    what is left is nearly a pure translation, removes that bias.
+    """
+    if corners is None:
+        return None
+    h, w = previous.shape
+    # Lucas-Kanade assumes each point keeps its brightness: an exposure jump of 20% would break
+    # every track, so the current frame is brought to the previous frame's gain first.
+    gain = float(cv2.mean(previous)[0]) / max(float(cv2.mean(current)[0]), 1e-3)
+    matched: np.ndarray = cv2.convertScaleAbs(current, alpha=gain) if abs(gain - 1) > 0.01 else current
+    to_norm = pixel_to_normalised(w, h)
+    predicted = corners
+    if guess is not None:
+        predicted = cv2.transform(corners, (np.linalg.inv(to_norm) @ guess.matrix() @ to_norm)[:2]).astype(np.float32)
+    first = _track_and_fit(previous, matched, corners, predicted, threshold_px=1.0)
+    if first is None:
+        return None
+    coarse = first[0]
+    aligned = cv2.warpAffine(matched, coarse[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderMode=cv2.BORDER_REPLICATE)
+    second = _track_and_fit(previous, aligned, corners, corners, threshold_px=0.5)
+    if second is None:
+        return None
+    matrix, count, ratio, residual = second
+    if count < MIN_INLIERS or ratio < MIN_INLIER_RATIO or residual > MAX_RESIDUAL_PX:
+        return None
+    normalised = to_norm @ coarse @ matrix @ np.linalg.inv(to_norm)
+    return Similarity.from_matrix(normalised), count, ratio, residual
+
+
+def bridge(motions: list[FrameMotion]) -> list[FrameMotion]:
+    """Replace unmeasured motions by interpolating their measured neighbours' parameters."""
+    measured = [i for i, m in enumerate(motions) if not m.bridged and i > 0]
+    if not measured:
+        return [m.with_transform(Similarity()) for m in motions]
+    params = np.array([[m.log_scale, m.angle_rad, m.tx, m.ty] for m in motions])
+    out = list(motions)
+    known = np.array(measured)
+    for i, m in enumerate(motions):
+        if i == 0:
+            out[i] = m.with_transform(Similarity(), bridged=True)
+        elif m.bridged:
+            values = [float(np.interp(i, known, params[known, k])) for k in range(4)]
+            out[i] = m.with_transform(Similarity(*values))
+    return out
+
+
+def save_motion(path: Path, motions: list[FrameMotion], *, analysis_width: int) -> None:
+    """Write pass 1 as JSON; floats are written exactly, so loading gives back the same path."""
+    document = {
+        "format": MOTION_FORMAT,
+        "version": MOTION_VERSION,
+        "units": "each frame's motion from the previous frame: x, y in frame widths from the frame centre, "
+                 "y down; log_scale natural log of the zoom; angle_rad clockwise on screen",
+        "analysis_width_px": analysis_width,
+        "frames": [asdict(m) for m in motions],
+    }
+    path.write_text(json.dumps(document, indent=1) + "\n")
+
+
+def load_motion(path: Path, files: list[str]) -> list[FrameMotion]:
+    """Read a motion file made for exactly these frames, in this order."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DescentError(f"{path}: cannot read the motion file ({exc}); delete it to measure again") from None
+    if document.get("format") != MOTION_FORMAT or document.get("version") != MOTION_VERSION:
+        raise DescentError(f"{path}: not a descent motion file (version {MOTION_VERSION})")
+    motions = [FrameMotion(**entry) for entry in document["frames"]]
+    if [m.file for m in motions] != files:
+        raise DescentError(f"{path}: made for other frames ({len(motions)} listed, {len(files)} here); "
+                           "delete it or give another --motion path")
+    return motions

@@ -1,0 +1,210 @@
+"""The camera path: motions chained over the whole sequence, smoothed, and framed.
+
+The camera path maps each frame's normalised coordinates onto the first frame's (the "ground"):
+its log-scale falls as the lander descends, its angle follows the yaw, its translation is where
+the frame centre is over the ground. Smoothing is a Whittaker smoother (least squares with a
+penalty on the second difference) on each parameter: it keeps constant-rate zoom, yaw and drift
+exactly, has no lag and no bias at the ends, and holds a hover still, which a moving average does
+not. Low-confidence (bridged) motions get little weight.
+
+Modes:
+- smooth: the smoothed path; shake removed, the real trajectory kept. If the crop the correction
+  needs exceeds the zoom budget, the smoothing is relaxed until it fits.
+- lock: the landing site (the centre of the last measured frame, carried back through the chain)
+  stays at the output centre, the rotation is held at the final orientation, and the scale follows
+  the smoothed descent, so the viewer falls straight onto the site.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from descent.stabilise.motion import FrameMotion
+from descent.stabilise.similarity import Similarity, normalised_to_pixel, pixel_to_normalised
+
+
+class StabiliseMode(enum.StrEnum):
+    LOCK = "lock"
+    SMOOTH = "smooth"
+    OFF = "off"
+
+
+class Border(enum.StrEnum):
+    CROP = "crop"  # zoom in just enough (within the budget) that no frame shows an edge
+    BLACK = "black"
+    BLUR = "blur"
+    REPLICATE = "replicate"
+
+
+@dataclass(frozen=True, slots=True)
+class PathConfig:
+    mode: StabiliseMode = StabiliseMode.LOCK
+    smoothing_frames: float = 30.0  # the shortest period of motion kept, in frames
+    border: Border = Border.CROP
+    max_zoom: float = 1.5  # crop budget: the most the picture may be enlarged to hide edges
+    lock_radius: float = 0.3  # frame widths: how far off-centre the site may be pulled to the centre
+
+
+@dataclass(frozen=True, slots=True)
+class CameraPath:
+    camera: np.ndarray  # n x 4: log_scale, angle_rad, tx, ty of frame -> ground
+    target: np.ndarray  # n x 4: the same for the virtual camera of the output
+    zoom: float  # output enlargement (1: the whole frame)
+    needs_fill: np.ndarray  # n bools: frames whose corrected picture does not cover the output
+    site: tuple[float, float]  # the landing site, ground coordinates
+
+    def correction(self, index: int) -> Similarity:
+        """Frame `index` (normalised) to output (normalised) coordinates, zoom included."""
+        camera = Similarity(*self.camera[index])
+        target = Similarity(*self.target[index])
+        return camera.then(target.inverse()).then(Similarity(math.log(self.zoom), 0.0, 0.0, 0.0))
+
+    def pixel_matrix(self, index: int, *, width: int, height: int, out_width: int, out_height: int) -> np.ndarray:
+        """The one 2x3 matrix taking frame pixels to output pixels (stabilisation and resizing at once)."""
+        m = normalised_to_pixel(out_width, out_height) @ self.correction(index).matrix() @ pixel_to_normalised(
+            width, height)
+        return m[:2]
+
+
+def whittaker(values: np.ndarray, weights: np.ndarray, smoothness: float) -> np.ndarray:
+    """Minimise sum w (z - y)^2 + smoothness * sum (second difference of z)^2, in O(n).
+
+    The normal equations (W + smoothness D^T D) z = W y are symmetric, positive definite and
+    pentadiagonal; they are solved by banded LDL^T elimination.
+    """
+    n = len(values)
+    if n < 3 or smoothness <= 0:
+        return np.asarray(values, np.float64).copy()
+    a0 = np.asarray(weights, np.float64).copy()  # main diagonal
+    a1 = np.zeros(n - 1)  # first off-diagonal
+    a2 = np.full(n - 2, smoothness)  # second off-diagonal
+    # Each row (1, -2, 1) of D adds its outer product to D^T D.
+    a0[:-2] += smoothness
+    a0[1:-1] += 4 * smoothness
+    a0[2:] += smoothness
+    a1[:-1] -= 2 * smoothness
+    a1[1:] -= 2 * smoothness
+    d0, d1, d2 = a0.tolist(), a1.tolist(), a2.tolist()
+    diag = [0.0] * n
+    l1 = [0.0] * (n + 1)  # l1[i] = L[i, i-1]
+    l2 = [0.0] * (n + 2)  # l2[i] = L[i, i-2]
+    for i in range(n):
+        diag[i] = d0[i] - l1[i] ** 2 * (diag[i - 1] if i >= 1 else 0.0) - l2[i] ** 2 * (diag[i - 2] if i >= 2 else 0.0)
+        if i + 2 < n:
+            l2[i + 2] = d2[i] / diag[i]
+        if i + 1 < n:
+            l1[i + 1] = (d1[i] - (l2[i + 1] * l1[i] * diag[i - 1] if i >= 1 else 0.0)) / diag[i]
+    y = (np.asarray(weights, np.float64) * np.asarray(values, np.float64)).tolist()
+    for i in range(1, n):
+        y[i] -= l1[i] * y[i - 1] + (l2[i] * y[i - 2] if i >= 2 else 0.0)
+    z = [y[i] / diag[i] for i in range(n)]
+    for i in range(n - 2, -1, -1):
+        z[i] -= l1[i + 1] * z[i + 1] + (l2[i + 2] * z[i + 2] if i + 2 < n else 0.0)
+    return np.array(z)
+
+
+def smoothness_for(period_frames: float) -> float:
+    """The Whittaker weight whose response is one half at this period (in frames)."""
+    period = max(period_frames, 2.5)
+    return 1.0 / (2 * math.sin(math.pi / period)) ** 4
+
+
+def camera_path(motions: list[FrameMotion]) -> np.ndarray:
+    """Chain frame-to-frame motions into each frame's map onto the first frame: n x 4 parameters."""
+    current = Similarity()
+    rows = []
+    for i, motion in enumerate(motions):
+        if i > 0:
+            # A point of frame i goes back to frame i-1 by the inverse motion, then onto the ground.
+            current = motion.transform.inverse().then(current)
+        rows.append([current.log_scale, current.angle_rad, current.tx, current.ty])
+    path = np.array(rows, np.float64).reshape(-1, 4)
+    path[:, 1] = np.unwrap(path[:, 1])  # yaw accumulates past +-180 degrees without jumping
+    return path
+
+
+def required_zoom(camera: np.ndarray, target: np.ndarray, *, frame_aspect: float, out_aspect: float) -> np.ndarray:
+    """For each frame, the least enlargement at which its corrected picture covers the whole output.
+
+    Aspects are height / width. Infinity where the output centre falls outside the frame.
+    """
+    corners = np.array([[-0.5, -out_aspect / 2], [0.5, -out_aspect / 2], [0.5, out_aspect / 2],
+                        [-0.5, out_aspect / 2]])
+    bounds = np.array([0.5, frame_aspect / 2])
+    needed = np.empty(len(camera))
+    for i in range(len(camera)):
+        # Output -> frame: the inverse of (camera then inverse target) is target then inverse camera.
+        back = Similarity(*target[i]).then(Similarity(*camera[i]).inverse()).matrix()
+        linear, offset = back[:2, :2], back[:2, 2]
+        reach = corners @ linear.T  # where each corner lands, relative to the landed output centre
+        room_plus, room_minus = bounds - offset, bounds + offset
+        if np.any(room_plus <= 0) or np.any(room_minus <= 0):
+            needed[i] = math.inf
+            continue
+        need = np.maximum(reach / room_plus, -reach / room_minus)
+        needed[i] = float(need.max())
+    return needed
+
+
+def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: float, out_aspect: float) -> CameraPath:
+    """The output's virtual camera for every frame, and the zoom that hides the edges."""
+    camera = camera_path(motions)
+    weights = np.array([0.05 if m.bridged else 1.0 for m in motions])
+    weights[0] = 1.0  # the first frame anchors the path
+    smoothness = smoothness_for(config.smoothing_frames)
+    measured = [i for i, m in enumerate(motions) if not m.bridged] or [len(motions) - 1]
+    site = (float(camera[measured[-1], 2]), float(camera[measured[-1], 3]))
+
+    def smooth_columns(columns: np.ndarray, lam: float) -> np.ndarray:
+        return np.column_stack([whittaker(columns[:, k], weights, lam) for k in range(columns.shape[1])])
+
+    def zoom_for(target: np.ndarray) -> tuple[np.ndarray, float]:
+        needed = required_zoom(camera, target, frame_aspect=frame_aspect, out_aspect=out_aspect)
+        if config.border is not Border.CROP:
+            return needed, 1.0
+        # The 98th percentile, so one wild frame does not shrink the whole video; it gets a fill.
+        finite = needed[np.isfinite(needed)]
+        return needed, float(np.clip(np.percentile(finite, 98) if len(finite) else 1.0, 1.0, config.max_zoom))
+
+    if config.mode is StabiliseMode.LOCK:
+        target = _lock_target(camera, site, smooth_columns, smoothness, config.lock_radius, measured[-1])
+        needed, zoom = zoom_for(target)
+    else:
+        lam = smoothness
+        for _ in range(8):
+            target = smooth_columns(camera, lam)
+            needed, zoom = zoom_for(target)
+            if config.border is not Border.CROP or np.percentile(needed, 98) <= config.max_zoom:
+                break
+            lam /= 4  # the correction asks for more crop than the budget: follow the camera closer
+    return CameraPath(camera=camera, target=target, zoom=zoom, needs_fill=needed > zoom * (1 + 1e-9), site=site)
+
+
+def _lock_target(camera: np.ndarray, site: tuple[float, float],
+                 smooth_columns: Callable[[np.ndarray, float], np.ndarray], smoothness: float, radius: float,
+                 last: int) -> np.ndarray:
+    """Site at the output centre, final orientation held, scale smoothed.
+
+    Where the site is far from a frame's centre (early in the descent, or during a divert), the
+    output centre is pulled towards it by at most `radius` frame widths, then smoothed, so the
+    view glides onto the site instead of leaving the picture.
+    """
+    centres = np.empty((len(camera), 2))
+    for i in range(len(camera)):
+        frame = Similarity(*camera[i])
+        offset = frame.inverse().apply(np.array([site]))[0]  # the site in frame i's coordinates
+        distance = float(np.hypot(*offset))
+        if distance > radius:
+            offset = offset * (radius / distance)
+        centres[i] = frame.apply(np.array([offset]))[0]
+    smoothed = smooth_columns(np.column_stack([camera[:, 0], centres]), smoothness)
+    target = np.empty_like(camera)
+    target[:, 0] = smoothed[:, 0]
+    target[:, 1] = camera[last, 1]
+    target[:, 2:] = smoothed[:, 1:]
+    return target

@@ -1,0 +1,61 @@
+"""Similarity transforms in resolution-independent frame coordinates.
+
+A point's normalised coordinates are its pixel position minus the frame centre, divided by the
+frame width: the same point has the same coordinates at 512 px and at 4096 px. A similarity maps
+p to exp(log_scale) * R(angle) * p + (tx, ty); as 3x3 matrices they compose by multiplication.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Similarity:
+    log_scale: float = 0.0
+    angle_rad: float = 0.0
+    tx: float = 0.0  # frame widths
+    ty: float = 0.0
+
+    @property
+    def scale(self) -> float:
+        return math.exp(self.log_scale)
+
+    def matrix(self) -> np.ndarray:
+        c = math.cos(self.angle_rad) * self.scale
+        s = math.sin(self.angle_rad) * self.scale
+        return np.array([[c, -s, self.tx], [s, c, self.ty], [0.0, 0.0, 1.0]])
+
+    @classmethod
+    def from_matrix(cls, m: np.ndarray) -> Similarity:
+        """The similarity closest to a 2x3 or 3x3 matrix's linear part (exact for a similarity)."""
+        a, b = (m[0, 0] + m[1, 1]) / 2, (m[1, 0] - m[0, 1]) / 2
+        return cls(math.log(math.hypot(a, b)), math.atan2(b, a), float(m[0, 2]), float(m[1, 2]))
+
+    def inverse(self) -> Similarity:
+        return Similarity.from_matrix(np.linalg.inv(self.matrix()))
+
+    def then(self, other: Similarity) -> Similarity:
+        """Apply self, then other."""
+        return Similarity.from_matrix(other.matrix() @ self.matrix())
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        m = self.matrix()
+        return points @ m[:2, :2].T + m[:2, 2]
+
+
+def pixel_to_normalised(width: int, height: int) -> np.ndarray:
+    """3x3 matrix from pixel coordinates to normalised coordinates of a width x height frame."""
+    return np.array([[1 / width, 0, -(width - 1) / 2 / width], [0, 1 / width, -(height - 1) / 2 / width], [0, 0, 1]])
+
+
+def normalised_to_pixel(width: int, height: int) -> np.ndarray:
+    return np.linalg.inv(pixel_to_normalised(width, height))
+
+
+def to_pixels(transform: Similarity, width: int, height: int) -> np.ndarray:
+    """The 2x3 pixel-space matrix of a normalised similarity, for a frame of this size."""
+    return (normalised_to_pixel(width, height) @ transform.matrix() @ pixel_to_normalised(width, height))[:2]

@@ -1,0 +1,42 @@
+"""Pass 2 of stabilisation: each frame warped once, straight to the output size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+import cv2
+import numpy as np
+
+from descent.frames import Frame
+from descent.stabilise.path import Border, CameraPath
+
+_BORDER_MODES = {Border.BLACK: cv2.BORDER_CONSTANT, Border.REPLICATE: cv2.BORDER_REPLICATE}
+
+
+def warp(frames: Iterable[Frame], path: CameraPath, *, width: int, height: int, border: Border) -> Iterator[Frame]:
+    """Stabilise and resize in one interpolation; uncovered edges filled as `border` says."""
+    for frame in frames:
+        pixels = frame.pixels
+        h, w = pixels.shape[:2]
+        matrix = path.pixel_matrix(frame.index, width=w, height=h, out_width=width, out_height=height)
+        fill = border is Border.BLUR or (border is Border.CROP and bool(path.needs_fill[frame.index]))
+        if fill:
+            out = _warp_blur_fill(pixels, matrix, width, height)
+        else:
+            out = cv2.warpAffine(pixels, matrix, (width, height), flags=cv2.INTER_CUBIC,
+                                 borderMode=_BORDER_MODES.get(border, cv2.BORDER_CONSTANT))
+        yield replace(frame, pixels=out)
+
+
+def _warp_blur_fill(pixels: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Warp, then fill what the frame does not cover with a heavy blur of its mirrored edge."""
+    warped = cv2.warpAffine(pixels, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
+    covered = cv2.warpAffine(np.full(pixels.shape[:2], 255, np.uint8), matrix, (width, height),
+                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    small = cv2.resize(warped, (max(1, width // 16), max(1, height // 16)), interpolation=cv2.INTER_AREA)
+    blurred = cv2.resize(cv2.GaussianBlur(small, (0, 0), 2.0), (width, height), interpolation=cv2.INTER_LINEAR)
+    alpha = (covered.astype(np.float32) / 255.0)
+    if pixels.ndim == 3:
+        alpha = alpha[:, :, None]
+    return (warped * alpha + blurred * (1 - alpha)).astype(pixels.dtype)

@@ -1,0 +1,310 @@
+"""Stabilisation against known truth: recovered motion, the path, lock mode, the motion file."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import decode_video, run_cli
+from synthetic_descent import Terrain
+
+from descent.frames import FrameInfo
+from descent.sources.images import probe
+from descent.stabilise.analyse import find_static_mask, measure_motion
+from descent.stabilise.metrics import interframe_motion, jitter_px
+from descent.stabilise.motion import (
+    FrameMotion,
+    analysis_copy,
+    estimate_motion,
+    find_corners,
+    load_motion,
+    save_motion,
+)
+from descent.stabilise.path import (
+    Border,
+    PathConfig,
+    StabiliseMode,
+    camera_path,
+    plan_path,
+    required_zoom,
+    smoothness_for,
+    whittaker,
+)
+from descent.stabilise.similarity import Similarity, to_pixels
+
+SIZE = 512
+
+
+@pytest.fixture(scope="module")
+def terrain_image() -> np.ndarray:
+    terrain = Terrain(texture_px=1536, extent_m=2000.0, levels=4, seed=5)
+    radiance = terrain.render(SIZE * 2, 0.0, 0.0, 0.0, 0.3)  # a fine level: craters and fine relief
+    return np.clip(radiance * 190 + 10, 0, 255).astype(np.uint8)
+
+
+def _view(terrain_image: np.ndarray, transform: Similarity) -> np.ndarray:
+    """The centre SIZE x SIZE of the terrain after moving it by `transform` (normalised units)."""
+    big = terrain_image.shape[1]
+    moved = cv2.warpAffine(terrain_image, to_pixels(transform, big, big), (big, big), flags=cv2.INTER_CUBIC,
+                           borderMode=cv2.BORDER_REFLECT)
+    q = (big - SIZE) // 2
+    return moved[q : q + SIZE, q : q + SIZE]
+
+
+def _measure(previous: np.ndarray, current: np.ndarray, mask: np.ndarray | None = None) -> Similarity:
+    result = estimate_motion(analysis_copy(previous), analysis_copy(current),
+                             find_corners(analysis_copy(previous), mask))
+    assert result is not None
+    return result[0]
+
+
+def _errors(found: Similarity, true: Similarity) -> tuple[float, float, float]:
+    """Translation error in pixels at 512 px, rotation in degrees, scale in percent."""
+    return (math.hypot(found.tx - true.tx, found.ty - true.ty) * SIZE * 2,  # the view is half the terrain width
+            abs(math.degrees(found.angle_rad - true.angle_rad)), abs(found.log_scale - true.log_scale) * 100)
+
+
+@pytest.mark.parametrize("true", [
+    Similarity(0.0, 0.0, 0.0031, -0.0047),  # translation, sub-pixel parts
+    Similarity(0.0, math.radians(3.0), 0.0, 0.0),  # yaw of a few degrees
+    Similarity(math.log(1.05), 0.0, 0.0, 0.0),  # a 5% zoom step
+    Similarity(math.log(1.06), math.radians(-2.5), 0.004, 0.0022),  # all at once
+])
+def test_recovers_known_motion(terrain_image: np.ndarray, true: Similarity) -> None:
+    before = _view(terrain_image, Similarity())
+    after = _view(terrain_image, true)
+    # In normalised units of the 512 px view, the terrain transform is the same similarity scaled 2x.
+    found = _measure(before, after)
+    expected = Similarity(true.log_scale, true.angle_rad, true.tx * 2, true.ty * 2)
+    shift_px, rot_deg, scale_pct = _errors(found, expected)
+    assert shift_px / 2 < 0.1 and rot_deg < 0.05 and scale_pct < 0.1
+
+
+def test_noise_flicker_and_a_static_occluder(terrain_image: np.ndarray) -> None:
+    rng = np.random.default_rng(1)
+    true = Similarity(math.log(1.04), math.radians(1.5), 0.003, -0.002)
+    before = _view(terrain_image, Similarity()).astype(np.float32)
+    after = _view(terrain_image, true).astype(np.float32) * 1.2  # 20% exposure jump
+    for img in (before, after):
+        img += rng.normal(0, 3, img.shape)
+        img[380:, 300:] = 240  # a lander leg: identical in both, and textured at its edge
+        img[380:, 300:310] = 20
+    found = _measure(np.clip(before, 0, 255).astype(np.uint8), np.clip(after, 0, 255).astype(np.uint8))
+    shift_px, rot_deg, scale_pct = _errors(found, Similarity(true.log_scale, true.angle_rad, true.tx * 2,
+                                                             true.ty * 2))
+    assert shift_px / 2 < 0.15 and rot_deg < 0.05 and scale_pct < 0.1
+
+
+def test_blank_frame_is_not_measured(terrain_image: np.ndarray) -> None:
+    before = _view(terrain_image, Similarity())
+    blank = np.full_like(before, 128)
+    assert estimate_motion(analysis_copy(before), analysis_copy(blank), find_corners(analysis_copy(before))) is None
+    assert find_corners(analysis_copy(blank)) is None
+
+
+def test_similarity_algebra() -> None:
+    a = Similarity(0.1, 0.3, 0.02, -0.01)
+    b = Similarity(-0.05, -0.1, 0.0, 0.03)
+    points = np.array([[0.1, 0.2], [-0.3, 0.05]])
+    assert np.allclose(a.then(b).apply(points), b.apply(a.apply(points)))
+    assert np.allclose(a.then(a.inverse()).matrix(), np.eye(3))
+
+
+def test_whittaker_matches_a_dense_solve_and_keeps_lines() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(120)
+    w = rng.random(120) + 0.1
+    d = np.diff(np.eye(120), 2, axis=0)
+    dense = np.linalg.solve(np.diag(w) + 40.0 * d.T @ d, w * y)
+    assert np.allclose(whittaker(y, w, 40.0), dense, atol=1e-10)
+    line = 0.5 * np.arange(50.0) - 3
+    assert np.allclose(whittaker(line, np.ones(50), 1e5), line)  # constant-rate zoom is kept exactly
+
+
+def _true_similarity(frame: dict) -> Similarity:
+    """The truth's frame -> ground map in normalised units (ground in metres, first frame's axes)."""
+    return Similarity(math.log(frame["m_per_px"] * frame_width(frame)), math.radians(frame["yaw_deg"]),
+                      frame["camera_x_m"], frame["camera_y_m"])
+
+
+def frame_width(frame: dict) -> int:
+    return frame["_width"]
+
+
+def _ordered_truth(folder: Path, truth: dict) -> list[dict]:
+    frames = sorted((f for f in truth["frames"] if not f["duplicate_of"]), key=lambda f: f["time_s"])
+    for f in frames:
+        f["_width"] = truth["spec"]["size_px"]
+    return frames
+
+
+def _infos(folder: Path, frames: list[dict]) -> list[FrameInfo]:
+    return [probe(folder / f["file"]) for f in frames]
+
+
+def test_descent_motion_against_truth(make_descent) -> None:
+    folder, truth = make_descent(frames=90, size_px=512, start_altitude_m=1500, end_altitude_m=15, seed=21)
+    frames = _ordered_truth(folder, truth)
+    analysis = measure_motion(_infos(folder, frames), user_mask=None, workers=2,
+                              progress=lambda items, total: iter(items))
+    errors = []
+    for motion, a, b in zip(analysis.motions[1:], frames[:-1], frames[1:], strict=True):
+        assert not motion.bridged
+        true = _true_similarity(a).then(_true_similarity(b).inverse())
+        errors.append(_errors(motion.transform, true))
+    e = np.array(errors)
+    steps = [abs(math.log(b["m_per_px"] / a["m_per_px"])) for a, b in itertools.pairwise(frames)]
+    assert max(steps) > 0.05  # the descent has zoom steps over 5% a frame
+    rms = np.sqrt(np.mean(e**2, axis=0))
+    assert rms[0] / 2 < 0.1, rms  # _errors counts pixels at 1024: halve for 512
+    assert rms[1] < 0.05 and rms[2] < 0.1, rms
+
+
+def test_static_lander_leg_is_found_and_ignored(make_descent) -> None:
+    folder, truth = make_descent(frames=60, size_px=256, occluder=True, seed=4)
+    frames = _ordered_truth(folder, truth)
+    infos = _infos(folder, frames)
+    mask = find_static_mask(infos, workers=2)
+    assert mask is not None
+    assert mask[240, 250] == 0 and mask[254, 230] == 0  # on the leg: excluded
+    assert mask[60, 60] == 255 and mask[128, 128] == 255  # open ground: kept
+    assert (mask == 0).mean() < 0.25
+    analysis = measure_motion(infos, user_mask=None, workers=2, progress=lambda items, total: iter(items))
+    assert analysis.static_fraction > 0.01
+    errors = [_errors(m.transform, _true_similarity(a).then(_true_similarity(b).inverse()))
+              for m, a, b in zip(analysis.motions[1:], frames[:-1], frames[1:], strict=True)]
+    assert np.sqrt(np.mean(np.array(errors)[:, 0] ** 2)) / 4 < 0.15  # pixels at 256
+
+
+def test_dust_frames_are_bridged_not_jumped(make_descent) -> None:
+    folder, truth = make_descent(frames=60, size_px=256, dust_frames=8, seed=4)
+    frames = _ordered_truth(folder, truth)
+    analysis = measure_motion(_infos(folder, frames), user_mask=None, workers=2,
+                              progress=lambda items, total: iter(items))
+    bridged = [i for i, m in enumerate(analysis.motions) if m.bridged]
+    assert bridged and min(bridged[1:] or [99]) >= 52  # only the thick end of the dust
+    path = camera_path(analysis.motions)
+    steps = np.abs(np.diff(path[:, 0]))
+    assert steps[-8:].max() < 3 * np.median(steps[:40]) + 0.01  # no jump through the dust
+
+
+def test_same_motion_whatever_the_number_of_workers(make_descent) -> None:
+    folder, truth = make_descent(frames=40, size_px=256, seed=9)
+    infos = _infos(folder, _ordered_truth(folder, truth))
+    one, three = (measure_motion(infos, user_mask=None, workers=w, progress=lambda items, total: iter(items))
+                  for w in (1, 3))
+    assert one.motions == three.motions
+
+
+def test_motion_file_round_trip_gives_the_same_path(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    motions = [FrameMotion(file="f0.png", bridged=True)] + [
+        FrameMotion(f"f{i}.png", *rng.normal(0, [0.02, 0.01, 0.003, 0.003]), inliers=100, inlier_ratio=0.9,
+                    residual_px=0.2)
+        for i in range(1, 50)]
+    save_motion(tmp_path / "m.json", motions, analysis_width=512)
+    loaded = load_motion(tmp_path / "m.json", [m.file for m in motions])
+    assert loaded == motions
+    config = PathConfig()
+    a = plan_path(motions, config, frame_aspect=1.0, out_aspect=9 / 16)
+    b = plan_path(loaded, config, frame_aspect=1.0, out_aspect=9 / 16)
+    assert np.array_equal(a.target, b.target) and a.zoom == b.zoom
+    document = json.loads((tmp_path / "m.json").read_text())
+    assert document["format"] == "descent-motion" and "frame widths" in document["units"]
+    with pytest.raises(Exception, match="made for other frames"):
+        load_motion(tmp_path / "m.json", ["other.png"])
+
+
+def test_required_zoom_of_a_rotation() -> None:
+    camera = np.array([[0.0, math.radians(10), 0.0, 0.0]])
+    target = np.zeros((1, 4))
+    zoom = required_zoom(camera, target, frame_aspect=1.0, out_aspect=1.0)[0]
+    assert zoom == pytest.approx(math.cos(math.radians(10)) + math.sin(math.radians(10)))
+
+
+def _site_error_px(folder: Path, truth: dict, mode: StabiliseMode) -> tuple[float, np.ndarray]:
+    frames = _ordered_truth(folder, truth)
+    analysis = measure_motion(_infos(folder, frames), user_mask=None, workers=2,
+                              progress=lambda items, total: iter(items))
+    path = plan_path(analysis.motions, PathConfig(mode=mode, smoothing_frames=30), frame_aspect=1.0,
+                     out_aspect=1.0)
+    size = truth["spec"]["size_px"]
+    last = frames[-1]
+    site = np.array([last["camera_x_m"], last["camera_y_m"]])  # ground under the last frame's centre
+    positions = []
+    for i, f in enumerate(frames):
+        yaw = math.radians(f["yaw_deg"])
+        rot = np.array([[math.cos(yaw), math.sin(yaw)], [-math.sin(yaw), math.cos(yaw)]])
+        pixel = (size - 1) / 2 + rot @ (site - [f["camera_x_m"], f["camera_y_m"]]) / f["m_per_px"]
+        m = path.pixel_matrix(i, width=size, height=size, out_width=size, out_height=size)
+        positions.append(m[:, :2] @ pixel + m[:, 2])
+    offsets = np.array(positions) - (size - 1) / 2
+    return float(np.sqrt(np.mean(np.sum(offsets**2, axis=1)))), offsets
+
+
+def test_lock_holds_the_landing_site(make_descent) -> None:
+    folder, truth = make_descent(frames=90, size_px=512, start_altitude_m=1500, end_altitude_m=15, seed=21)
+    rms, offsets = _site_error_px(folder, truth, StabiliseMode.LOCK)
+    assert rms < 1.0, offsets
+
+
+def test_build_is_steadier_than_the_raw_frames(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent(frames=80, size_px=256, jitter_px=2.0, occluder=True, dust_frames=6, seed=12)
+    jitter = {}
+    for mode in ("off", "smooth", "lock"):
+        out = tmp_path / f"{mode}.mp4"
+        result = run_cli("build", folder, "-o", out, "--stabilise", mode, "--json", "-q")
+        assert result.returncode == 0, result.stderr
+        video = decode_video(out, width=256, height=256)
+        jitter[mode] = jitter_px(interframe_motion(video[:-6]))  # the dust end has nothing to measure
+        if mode != "off":
+            stab = json.loads(result.stdout)["stabilisation"]
+            assert stab["mode"] == mode and 1.0 <= stab["zoom"] <= 1.5
+    assert jitter["smooth"] < jitter["off"] / 5, jitter
+    assert jitter["lock"] < jitter["off"] / 5, jitter
+
+
+def test_motion_file_is_saved_then_reused(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent()
+    motion = tmp_path / "motion.json"
+    first = run_cli("build", folder, "-o", tmp_path / "a.mp4", "--motion", motion, "--json", "-q")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["stabilisation"]["motion_reused"] is False
+    second = run_cli("build", folder, "-o", tmp_path / "b.mp4", "--motion", motion, "--json", "-q")
+    assert json.loads(second.stdout)["stabilisation"]["motion_reused"] is True
+    a = decode_video(tmp_path / "a.mp4", width=128, height=128)
+    b = decode_video(tmp_path / "b.mp4", width=128, height=128)
+    assert np.array_equal(a, b)
+
+
+def test_user_mask(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent()
+    mask = np.zeros((128, 128), np.uint8)
+    mask[100:, 100:] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    result = run_cli("build", folder, "-o", tmp_path / "m.mp4", "--mask", tmp_path / "mask.png", "-q")
+    assert result.returncode == 0, result.stderr
+    bad = run_cli("build", folder, "-o", tmp_path / "n.mp4", "--mask", tmp_path / "nope.png")
+    assert bad.returncode == 1 and "cannot read the mask" in bad.stderr
+
+
+@pytest.mark.parametrize("border", ["black", "blur", "replicate"])
+def test_borders_keep_the_whole_picture(make_descent, tmp_path: Path, border: str) -> None:
+    folder, _ = make_descent()
+    result = run_cli("build", folder, "-o", tmp_path / "b.mp4", "--border", border, "--stabilise", "smooth",
+                     "--json", "-q")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stabilisation"]["zoom"] == 1.0
+    assert Border(border)
+    assert smoothness_for(30) > smoothness_for(10)
+
+
+def test_no_static_mask_without_a_lander_part(make_descent) -> None:
+    # Zooming towards the site keeps the pixels around it nearly unchanged: that must not read as static.
+    folder, truth = make_descent(frames=60, size_px=256, seed=4)
+    assert find_static_mask(_infos(folder, _ordered_truth(folder, truth)), workers=2) is None
