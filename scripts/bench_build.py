@@ -30,8 +30,12 @@ CHILD = """
 import json, resource, sys
 from pathlib import Path
 from descent.pipeline import BuildConfig, RunConfig, SourceConfig, build
+from descent.stabilise import StabiliseConfig
+from descent.stabilise.path import StabiliseMode
+# The road alone: ordering, decoding, piping. Stabilisation has its own benchmark.
 summary = build(BuildConfig(source=SourceConfig(inputs=(sys.argv[1],)), output=Path(sys.argv[2]),
-                            overwrite=True, run=RunConfig(progress=False)))
+                            stabilise=StabiliseConfig(mode=StabiliseMode.OFF), overwrite=True,
+                            run=RunConfig(progress=False)))
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child would report the
 # benchmark's own peak (the terrain textures) instead of its own.
 hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))

@@ -174,6 +174,8 @@ class Terrain:
         finest = min(len(self.levels) - 1, int(math.log2(self.extent_m / 2 / half_diag_m)))
         coarse = int(min(max(math.floor(wanted), 0), finest))
         fine = min(coarse + 1, finest)
+        if fine == coarse and coarse < len(self.levels) - 1 and wanted > coarse:
+            raise AssertionError(f"terrain level {coarse + 1} cannot hold this view: enlarge the terrain")
         weight = float(min(max(wanted - coarse, 0.0), 1.0)) if fine != coarse else 0.0
         out = self._sample(coarse, size_px, x_m, y_m, yaw_rad, m_per_px)
         if weight > 0:
@@ -294,12 +296,13 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
     out_dir.mkdir(parents=True, exist_ok=True)
     states = flight(spec)
     largest_view_m = max(s["m_per_px"] for s in states) * spec.size_px * 1.6
-    # Each level must hold the footprint of the next finer one too (a frame's diagonal at half the
-    # texel size, plus the lander's offset), or the blend between levels would jump between frames.
-    texture_px = int(spec.size_px * 3.6) // 8 * 8
+    # Whenever a frame's resolution lies between two levels, the finer one must hold its whole
+    # footprint (diagonal and the lander's offset), or the blend would jump between frames: level 0
+    # spans three widest views at 4x the frame's pixels, which leaves about 18% to spare.
+    texture_px = spec.size_px * 4
     zoom = max(s["m_per_px"] for s in states) / min(s["m_per_px"] for s in states)
     levels = math.ceil(math.log2(zoom * 1.6)) + 2
-    terrain = Terrain(texture_px, largest_view_m * 1.5, levels, spec.seed)
+    terrain = Terrain(texture_px, largest_view_m * 3.0, levels, spec.seed)
     rng = np.random.default_rng(spec.seed + 2)
     truth: list[FrameTruth] = []
     written: list[FrameTruth] = []

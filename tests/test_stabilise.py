@@ -42,7 +42,7 @@ SIZE = 512
 
 @pytest.fixture(scope="module")
 def terrain_image() -> np.ndarray:
-    terrain = Terrain(texture_px=1536, extent_m=2000.0, levels=4, seed=5)
+    terrain = Terrain(texture_px=2048, extent_m=4000.0, levels=5, seed=5)
     radiance = terrain.render(SIZE * 2, 0.0, 0.0, 0.0, 0.3)  # a fine level: craters and fine relief
     return np.clip(radiance * 190 + 10, 0, 255).astype(np.uint8)
 

@@ -119,27 +119,37 @@ def find_corners(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarra
     h, w = image.shape
     if mask is not None and mask.shape != image.shape:
         mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
-    corners = cv2.goodFeaturesToTrack(image, maxCorners=600, qualityLevel=0.001, minDistance=max(4, w // 80),
+    corners = cv2.goodFeaturesToTrack(image, maxCorners=300, qualityLevel=0.0005, minDistance=max(4, w // 80),
                                       blockSize=7, mask=mask)
     return corners if corners is not None and len(corners) >= MIN_INLIERS else None
 
 
-_LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.001)
+_COARSE_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01)
+_FINE_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.003)
 
 
-def _track_and_fit(previous: np.ndarray, current: np.ndarray, corners: np.ndarray, predicted: np.ndarray,
-                   threshold_px: float) -> tuple[np.ndarray, int, float, float] | None:
-    """Track corners (checked by tracking back) and fit a similarity with RANSAC, in pixels."""
+def _track_and_fit(previous: np.ndarray, current: np.ndarray, corners: np.ndarray, predicted: np.ndarray, *,
+                   fine: bool) -> tuple[np.ndarray, int, float, float] | None:
+    """Track corners and fit a similarity with RANSAC, in pixels.
+
+    The coarse round searches the whole pyramid and checks each track by tracking it back; the
+    fine round starts from nearly aligned frames, so two levels suffice and RANSAC guards it.
+    """
     flags = cv2.OPTFLOW_USE_INITIAL_FLOW
-    tracked, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, predicted.copy(), winSize=(21, 21),
-                                                  maxLevel=4, criteria=_LK_CRITERIA, flags=flags)
-    back, status_back, _ = cv2.calcOpticalFlowPyrLK(current, previous, tracked, corners.copy(), winSize=(21, 21),
-                                                    maxLevel=4, criteria=_LK_CRITERIA, flags=flags)
-    round_trip = np.linalg.norm((back - corners).reshape(-1, 2), axis=1)
-    good = (status.ravel() == 1) & (status_back.ravel() == 1) & (round_trip < 0.5)
+    levels, criteria = (2, _FINE_CRITERIA) if fine else (4, _COARSE_CRITERIA)
+    tracked, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, predicted.copy(), winSize=(15, 15),
+                                                  maxLevel=levels, criteria=criteria, flags=flags)
+    good = status.ravel() == 1
+    if not fine:
+        back, status_back, _ = cv2.calcOpticalFlowPyrLK(current, previous, tracked, corners.copy(),
+                                                        winSize=(15, 15), maxLevel=levels, criteria=criteria,
+                                                        flags=flags)
+        round_trip = np.linalg.norm((back - corners).reshape(-1, 2), axis=1)
+        good &= (status_back.ravel() == 1) & (round_trip < 0.5)
     if good.sum() < MIN_INLIERS:
         return None
     src, dst = corners.reshape(-1, 2)[good], tracked.reshape(-1, 2)[good]
+    threshold_px = 0.5 if fine else 1.0
     matrix, inlier_flags = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=threshold_px,
                                                        maxIters=2000, confidence=0.999, refineIters=20)
     if matrix is None:
@@ -175,13 +185,13 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
     predicted = corners
     if guess is not None:
         predicted = cv2.transform(corners, (np.linalg.inv(to_norm) @ guess.matrix() @ to_norm)[:2]).astype(np.float32)
-    first = _track_and_fit(previous, matched, corners, predicted, threshold_px=1.0)
+    first = _track_and_fit(previous, matched, corners, predicted, fine=False)
     if first is None:
         return None
     coarse = first[0]
     aligned = cv2.warpAffine(matched, coarse[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                              borderMode=cv2.BORDER_REPLICATE)
-    second = _track_and_fit(previous, aligned, corners, corners, threshold_px=0.5)
+    second = _track_and_fit(previous, aligned, corners, corners, fine=True)
     if second is None:
         return None
     matrix, count, ratio, residual = second
