@@ -340,3 +340,21 @@ def test_sigterm_leaves_no_video(make_descent, tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "interrupted" in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("fmt", "bits"), [("tif", 16), ("bmp", 8), ("jpg", 8)])
+def test_tiff_bmp_and_jpeg_frames(make_descent, tmp_path: Path, fmt: str, bits: int) -> None:
+    folder, truth = make_descent(frames=24, image_format=fmt, bits=bits)
+    inspected = run_cli("inspect", folder, "--json", "-q")
+    assert inspected.returncode == 0, inspected.stderr
+    summary = json.loads(inspected.stdout)
+    assert summary["frames_used"] == 24 and summary["bit_depths"] == {f"{bits}-bit": 24}
+    out = tmp_path / f"{fmt}.mp4"
+    result = run_cli("build", folder, "-o", out, "--stabilise", "off", "-q")
+    assert result.returncode == 0, result.stderr
+    video = decode_video(out, width=128, height=128)
+    expected = _truth_frames(folder, truth)
+    assert len(video) == 24
+    first = cv2.imread(str(folder / expected[0]["file"]), cv2.IMREAD_UNCHANGED).astype(np.float64)
+    # Same picture up to the one sequence-wide tone mapping: strongly correlated, frame for frame.
+    assert np.corrcoef(first.ravel(), video[0].ravel().astype(np.float64))[0, 1] > 0.98

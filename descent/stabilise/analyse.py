@@ -53,35 +53,47 @@ def find_static_mask(infos: list[FrameInfo], *, workers: int) -> np.ndarray | No
     return static_mask(pairs) if len({p[0].shape for p in pairs}) == 1 else None
 
 
+Prepared = tuple[np.ndarray | None, np.ndarray | None]  # analysis copy and its corners
+
+
 def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, workers: int,
                    progress: Callable[[Iterable[object], int], Iterator[object]]) -> Analysis:
-    """Motion of every frame relative to the one before it, bridged where it could not be measured."""
+    """Motion of every frame relative to the one before it, bridged where it could not be measured.
+
+    Two stages on the worker threads, both in order and bounded: decoding (with corner finding),
+    then the estimation of each pair. Pairs do not depend on each other (no motion is carried
+    from one pair to the next), so the result is the same for any number of workers.
+    """
     mask = find_static_mask(infos, workers=workers)
     static_fraction = 0.0 if mask is None else float((mask == 0).mean())
     if user_mask is not None:
         mask = user_mask if mask is None else _combine(mask, user_mask)
 
-    def prepare(info: FrameInfo) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def prepare(info: FrameInfo) -> Prepared:
         image = _analysis_copy(info)
         return image, (find_corners(image, mask) if image is not None else None)
 
+    def pairs() -> Iterator[tuple[Prepared, Prepared]]:
+        previous: Prepared = (None, None)
+        for current in ordered_map(prepare, infos, workers=workers):
+            yield previous, current
+            previous = current
+
+    def measure(pair: tuple[Prepared, Prepared]) -> tuple[Similarity, int, float, float] | None:
+        (before, corners), (after, _) = pair
+        if before is None or after is None or before.shape != after.shape:
+            return None
+        return estimate_motion(before, after, corners)
+
     motions: list[FrameMotion] = []
-    previous: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
-    guess = None
-    for info, current in zip(infos, progress(ordered_map(prepare, infos, workers=workers), len(infos)),
-                             strict=True):
-        image, corners = cast(tuple[np.ndarray | None, np.ndarray | None], current)
-        result = None
-        if previous[0] is not None and image is not None and previous[0].shape == image.shape:
-            result = estimate_motion(previous[0], image, previous[1], guess=guess)
+    results = progress(ordered_map(measure, pairs(), workers=workers), len(infos))
+    for info, result in zip(infos, results, strict=True):
         if result is None:
             motions.append(FrameMotion(file=str(info.path), bridged=True))
         else:
-            transform, inliers, ratio, residual = result
-            guess = transform  # the next pair most likely moves about as much
+            transform, inliers, ratio, residual = cast(tuple[Similarity, int, float, float], result)
             motions.append(FrameMotion(str(info.path), transform.log_scale, transform.angle_rad, transform.tx,
                                        transform.ty, inliers, ratio, residual))
-        previous = (image, corners)
     return Analysis(bridge(motions), static_fraction)
 
 
