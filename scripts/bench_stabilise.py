@@ -80,7 +80,8 @@ def measure(video: np.ndarray, skip_end: int) -> tuple[float, float]:
     return jitter_px(interframe_motion(frames)), interframe_psnr(frames)
 
 
-def scenario(name: str, spec: DescentSpec, root: Path) -> list[str]:
+def prepare(root: Path, name: str, spec: DescentSpec) -> tuple[Path, list[str], Path]:
+    """The generated frames (made once, kept with --keep), their capture order, and a work folder."""
     frames = root / name
     if not (frames / "truth.json").exists():
         generate(frames, spec)
@@ -88,6 +89,11 @@ def scenario(name: str, spec: DescentSpec, root: Path) -> list[str]:
     order = [f["file"] for f in sorted(truth["frames"], key=lambda f: f["time_s"])]
     work = root / f"{name}-out"
     work.mkdir(exist_ok=True)
+    return frames, order, work
+
+
+def scenario(name: str, spec: DescentSpec, root: Path) -> list[str]:
+    frames, order, work = prepare(root, name, spec)
     size = spec.size_px
     rows: dict[str, tuple[float, float, float, float]] = {}
     t_none, _ = descent_build(frames, work / "none.mp4", "off")
@@ -117,13 +123,7 @@ def scenario(name: str, spec: DescentSpec, root: Path) -> list[str]:
 def speed(root: Path, frames_count: int, size: int) -> list[str]:
     """Pass 1 alone, and the stabilised build against ffmpeg encoding the same frames."""
     spec = DescentSpec(frames=frames_count, size_px=size, jitter_px=2.0, seed=33)
-    frames = root / f"speed-{size}"
-    if not (frames / "truth.json").exists():
-        generate(frames, spec)
-    truth = json.loads((frames / "truth.json").read_text())
-    order = [f["file"] for f in sorted(truth["frames"], key=lambda f: f["time_s"])]
-    work = root / f"speed-{size}-out"
-    work.mkdir(exist_ok=True)
+    frames, order, work = prepare(root, f"speed-{size}", spec)
     infos: list[FrameInfo] = [probe(frames / f) for f in order]
     start = time.perf_counter()
     measure_motion(infos, user_mask=None, workers=2, progress=lambda items, total: iter(items))
