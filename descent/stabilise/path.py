@@ -11,7 +11,7 @@ Modes:
 - smooth: the smoothed path; shake removed, the real trajectory kept. If the crop the correction
   needs exceeds the zoom budget, the smoothing is relaxed until it fits.
 - lock: the landing site (the centre of the last measured frame, carried back through the chain)
-  stays at the output centre, the rotation is held at the final orientation, and the scale follows
+  stays at the output centre, the rotation is held (at the middle of the yaw range), and the scale follows
   the smoothed descent, so the viewer falls straight onto the site.
 """
 
@@ -172,7 +172,7 @@ def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: f
         return needed, float(np.clip(np.percentile(finite, 98) if len(finite) else 1.0, 1.0, config.max_zoom))
 
     if config.mode is StabiliseMode.LOCK:
-        target = _lock_target(camera, site, smooth_columns, smoothness, config.lock_radius, measured[-1])
+        target = _lock_target(camera, site, smooth_columns, smoothness, config.lock_radius)
         needed, zoom = zoom_for(target)
     else:
         lam = smoothness
@@ -186,9 +186,9 @@ def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: f
 
 
 def _lock_target(camera: np.ndarray, site: tuple[float, float],
-                 smooth_columns: Callable[[np.ndarray, float], np.ndarray], smoothness: float, radius: float,
-                 last: int) -> np.ndarray:
-    """Site at the output centre, final orientation held, scale smoothed.
+                 smooth_columns: Callable[[np.ndarray, float], np.ndarray], smoothness: float,
+                 radius: float) -> np.ndarray:
+    """Site at the output centre, orientation held, scale smoothed.
 
     Where the site is far from a frame's centre (early in the descent, or during a divert), the
     output centre is pulled towards it by at most `radius` frame widths, then smoothed, so the
@@ -205,6 +205,8 @@ def _lock_target(camera: np.ndarray, site: tuple[float, float],
     smoothed = smooth_columns(np.column_stack([camera[:, 0], centres]), smoothness)
     target = np.empty_like(camera)
     target[:, 0] = smoothed[:, 0]
-    target[:, 1] = camera[last, 1]
+    # Any constant orientation holds the rotation; the middle of the yaw range turns the picture
+    # least (half of what holding the final orientation would), so the crop stays smallest.
+    target[:, 1] = (camera[:, 1].min() + camera[:, 1].max()) / 2
     target[:, 2:] = smoothed[:, 1:]
     return target
