@@ -177,15 +177,17 @@ class TimingConfig:
     keep_duplicates: bool = False
 
 
-def plan_repeats(times: list[float] | None, timing: TimingConfig) -> np.ndarray:
+def plan_repeats(times: list[float] | None, timing: TimingConfig, *, frame_count: int) -> np.ndarray:
     """How many output frames show each captured frame (0: the frame is never shown).
 
-    Real time: output frame k shows the latest frame captured at or before t0 + k * speed / fps,
-    so a gap holds the last image. The last frame stays up for one usual capture interval.
+    By default every frame is shown once. Real time (which needs `times`): output frame k shows
+    the latest frame captured at or before t0 + k * speed / fps, so a gap holds the last image.
+    The last frame stays up for one usual capture interval.
     """
     if not timing.realtime:
-        return np.ones(len(times) if times is not None else 0, np.int64)
-    assert times is not None
+        return np.ones(frame_count, np.int64)
+    if times is None or len(times) != frame_count:
+        raise ValueError("real-time timing needs a capture time for every frame")
     t = np.asarray(times, np.float64)
     step_s = timing.speed / timing.fps  # capture seconds per output frame
     # Unix times carry ~1e-7 s of float noise: a frame due "exactly" on a slot must not slip to the next.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from descent.encode import CODECS, EncodeConfig, VideoWriter, check_output
+from descent.encode import CODECS, EncodeConfig, VideoWriter, check_output, find_ffmpeg
 from descent.errors import FrameReadError, UsageError
 from descent.frames import Frame, FrameInfo
 from descent.normalise import (
@@ -224,6 +224,7 @@ def inspect(source: SourceConfig, run: RunConfig = RunConfig()) -> Summary:
 def build(config: BuildConfig) -> Summary:
     """Make the video. Returns what was found and done; raises DescentError on bad input."""
     check_output(config.output, config.encode.codec, overwrite=config.overwrite)
+    find_ffmpeg(config.encode.ffmpeg)  # a wrong --ffmpeg should fail now, not after the motion pass
     timing = config.timing
     if timing.fps <= 0 or timing.speed <= 0:
         raise UsageError("--fps and --speed must be greater than 0")
@@ -234,8 +235,8 @@ def build(config: BuildConfig) -> Summary:
     summary = Summary.from_sequence(sequence, images_found=found.images_found,
                                     skipped_files=found.skipped_files, unreadable=found.unreadable)
     infos = sequence.frames
-    repeats = plan_repeats([f.time_s for f in infos] if sequence.has_times else None,  # type: ignore[misc]
-                           timing) if timing.realtime else np.ones(len(infos), np.int64)
+    times = [f.time_s for f in infos if f.time_s is not None] if sequence.has_times else None
+    repeats = plan_repeats(times, timing, frame_count=len(infos))
     for record, count in zip(summary.frames, repeats, strict=True):
         if count == 0:
             record.status = "not shown"

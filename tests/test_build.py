@@ -358,3 +358,16 @@ def test_tiff_bmp_and_jpeg_frames(make_descent, tmp_path: Path, fmt: str, bits: 
     first = cv2.imread(str(folder / expected[0]["file"]), cv2.IMREAD_UNCHANGED).astype(np.float64)
     # Same picture up to the one sequence-wide tone mapping: strongly correlated, frame for frame.
     assert np.corrcoef(first.ravel(), video[0].ravel().astype(np.float64))[0, 1] > 0.98
+
+
+def test_no_capture_times_builds_in_natural_name_order(tmp_path: Path) -> None:
+    frames = tmp_path / "plain"
+    frames.mkdir()
+    for k in range(12):  # frame_9 must come before frame_10
+        cv2.imwrite(str(frames / f"frame_{k}.png"), np.full((32, 32), 10 + 20 * k, np.uint8))
+    out = tmp_path / "v.mp4"
+    result = run_cli("build", frames, "-o", out, "--time-source", "none", "--stabilise", "off", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "natural name order" in result.stderr
+    means = decode_video(out, width=32, height=32).mean(axis=(1, 2))
+    assert np.all(np.diff(means) > 10)  # brightness rises with the frame number: the order is right

@@ -85,13 +85,14 @@ def test_ties_without_counter_use_natural_name_order() -> None:
 
 
 def test_default_timing_shows_every_frame_once() -> None:
-    assert plan_repeats([0.0, 5.0, 5.1], TimingConfig()).tolist() == [1, 1, 1]
+    assert plan_repeats(None, TimingConfig(), frame_count=2).tolist() == [1, 1]  # no times: still every frame
+    assert plan_repeats([0.0, 5.0, 5.1], TimingConfig(), frame_count=3).tolist() == [1, 1, 1]
 
 
 def test_realtime_holds_over_gaps_and_thins_bursts() -> None:
     # 10 frames/s with a 1 s gap, shown at 5 fps real time: every other frame, the gap held.
     times = [*list(np.arange(10) * 0.1), *list(2.0 + np.arange(5) * 0.1)]
-    repeats = plan_repeats(times, TimingConfig(fps=5, realtime=True))
+    repeats = plan_repeats(times, TimingConfig(fps=5, realtime=True), frame_count=len(times))
     total_s = times[-1] - times[0] + 0.1
     assert repeats.sum() == math.ceil(total_s * 5 - 1e-9)
     # Output frames at t = 0, 0.2, ...: at t = 1.0 the latest capture is the one at 0.9, which then
@@ -101,4 +102,5 @@ def test_realtime_holds_over_gaps_and_thins_bursts() -> None:
 
 def test_speed_makes_video_shorter() -> None:
     times = list(np.arange(101) * 0.1)  # 10 s of descent
-    assert plan_repeats(times, TimingConfig(fps=30, realtime=True, speed=4)).sum() == math.ceil(10.1 / 4 * 30)
+    repeats = plan_repeats(times, TimingConfig(fps=30, realtime=True, speed=4), frame_count=len(times))
+    assert repeats.sum() == math.ceil(10.1 / 4 * 30)
