@@ -308,3 +308,14 @@ def test_no_static_mask_without_a_lander_part(make_descent) -> None:
     # Zooming towards the site keeps the pixels around it nearly unchanged: that must not read as static.
     folder, truth = make_descent(frames=60, size_px=256, seed=4)
     assert find_static_mask(_infos(folder, _ordered_truth(folder, truth)), workers=2) is None
+
+
+def test_absurd_smoothing_period_is_capped() -> None:
+    # File times microseconds apart give a "capture rate" of millions of frames a second.
+    rng = np.random.default_rng(3)
+    motions = [FrameMotion(file="f0.png", bridged=True)] + [
+        FrameMotion(f"f{i}.png", *rng.normal(0, [0.01, 0.005, 0.002, 0.002]), inliers=50, inlier_ratio=0.9)
+        for i in range(1, 6)]
+    for mode in (StabiliseMode.LOCK, StabiliseMode.SMOOTH):
+        path = plan_path(motions, PathConfig(mode=mode, smoothing_frames=3e6), frame_aspect=1.0, out_aspect=1.0)
+        assert np.all(np.isfinite(path.target)) and 1.0 <= path.zoom <= 1.5

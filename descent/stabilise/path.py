@@ -156,7 +156,9 @@ def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: f
     camera = camera_path(motions)
     weights = np.array([0.05 if m.bridged else 1.0 for m in motions])
     weights[0] = 1.0  # the first frame anchors the path
-    smoothness = smoothness_for(config.smoothing_frames)
+    # A period longer than the sequence already means "a straight line"; capping it keeps the solve
+    # well conditioned when the clock is odd (file times microseconds apart make it millions of frames).
+    smoothness = smoothness_for(min(config.smoothing_frames, max(len(motions), 3)))
     measured = [i for i, m in enumerate(motions) if not m.bridged] or [len(motions) - 1]
     site = (float(camera[measured[-1], 2]), float(camera[measured[-1], 3]))
 
