@@ -91,7 +91,7 @@ def _noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
 def _add_craters(height: np.ndarray, rng: np.random.Generator, texel_m: float, count: int) -> None:
     """Bowl-shaped craters with raised rims, 3 to 60 texels across, power-law sizes."""
     size = height.shape[0]
-    diameters = 3.0 * (20.0 ** rng.random(count)) ** 1.0
+    diameters = 3.0 * 20.0 ** rng.random(count)
     for diameter_px in diameters:
         radius = diameter_px / 2
         cx, cy = rng.uniform(0, size, 2)

@@ -1,13 +1,13 @@
 """Pass 1 of stabilisation: how the ground moves from each frame to the next.
 
 Each frame is reduced to a grey analysis copy (at most ANALYSIS_WIDTH pixels wide). Corners found
-in the previous frame are tracked into the current one with pyramidal Lucas-Kanade (started from
-the previous motion, so a steady zoom of 5% a frame starts close to its answer), checked by
-tracking back, and a similarity (scale, rotation, translation) is fitted with RANSAC. Parts of the
-picture that do not move with the ground (lander legs, their shadows, a burned-in clock) are
-masked out: found automatically as pixels that hardly change over the sequence, or given by the
-user. A pair with too little texture (dust, darkness) is bridged from its neighbours instead of
-being allowed to make a jump.
+in the previous frame are tracked into the current one with pyramidal Lucas-Kanade (four levels
+reach a 5% zoom step without a starting guess, so every pair stands alone), checked by tracking
+back, and a similarity (scale, rotation, translation) is fitted with RANSAC, then refined on the
+frame warped back. Parts of the picture that do not move with the ground (lander legs, their
+shadows, a burned-in clock) are masked out: found automatically as pixels that agree with "no
+motion" rather than with the ground's motion, or given by the user. A pair with too little
+texture (dust, darkness) is bridged from its neighbours instead of being allowed to make a jump.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from descent.errors import DescentError
-from descent.stabilise.similarity import Similarity, pixel_to_normalised
+from descent.stabilise.similarity import Similarity, pixel_to_normalised, to_pixels
 
 ANALYSIS_WIDTH = 512
 MIN_INLIERS = 24
@@ -42,7 +42,7 @@ class FrameMotion:
     inliers: int = 0
     inlier_ratio: float = 0.0
     residual_px: float = 0.0
-    bridged: bool = False  # not measured (first frame, too little texture, a duplicate): interpolated
+    bridged: bool = False  # not measured (first frame, too little texture, unreadable): interpolated
 
     @property
     def transform(self) -> Similarity:
@@ -73,8 +73,7 @@ def static_votes(previous: np.ndarray, current: np.ndarray, ground: Similarity) 
     h, w = previous.shape
     a = previous.astype(np.float32) * (128.0 / max(float(previous.mean()), 1.0))  # gain-normalised
     b = current.astype(np.float32) * (128.0 / max(float(current.mean()), 1.0))
-    to_norm = pixel_to_normalised(w, h)
-    moved = cv2.warpAffine(a, (np.linalg.inv(to_norm) @ ground.matrix() @ to_norm)[:2], (w, h),
+    moved = cv2.warpAffine(a, to_pixels(ground, w, h), (w, h),
                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     still_error = cv2.blur(np.abs(b - a), (5, 5))
     ground_error = cv2.blur(np.abs(b - moved), (5, 5))
@@ -184,7 +183,7 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
     to_norm = pixel_to_normalised(w, h)
     predicted = corners
     if guess is not None:
-        predicted = cv2.transform(corners, (np.linalg.inv(to_norm) @ guess.matrix() @ to_norm)[:2]).astype(np.float32)
+        predicted = cv2.transform(corners, to_pixels(guess, w, h)).astype(np.float32)
     first = _track_and_fit(previous, matched, corners, predicted, fine=False)
     if first is None:
         return None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from descent.stabilise.motion import FrameMotion
-from descent.stabilise.similarity import Similarity, normalised_to_pixel, pixel_to_normalised
+from descent.stabilise.similarity import Similarity, to_pixels
 
 
 class StabiliseMode(enum.StrEnum):
@@ -66,9 +66,7 @@ class CameraPath:
 
     def pixel_matrix(self, index: int, *, width: int, height: int, out_width: int, out_height: int) -> np.ndarray:
         """The one 2x3 matrix taking frame pixels to output pixels (stabilisation and resizing at once)."""
-        m = normalised_to_pixel(out_width, out_height) @ self.correction(index).matrix() @ pixel_to_normalised(
-            width, height)
-        return m[:2]
+        return to_pixels(self.correction(index), width, height, out_width=out_width, out_height=out_height)
 
 
 def whittaker(values: np.ndarray, weights: np.ndarray, smoothness: float) -> np.ndarray:

@@ -56,6 +56,9 @@ def normalised_to_pixel(width: int, height: int) -> np.ndarray:
     return np.linalg.inv(pixel_to_normalised(width, height))
 
 
-def to_pixels(transform: Similarity, width: int, height: int) -> np.ndarray:
-    """The 2x3 pixel-space matrix of a normalised similarity, for a frame of this size."""
-    return (normalised_to_pixel(width, height) @ transform.matrix() @ pixel_to_normalised(width, height))[:2]
+def to_pixels(transform: Similarity, width: int, height: int, *, out_width: int | None = None,
+              out_height: int | None = None) -> np.ndarray:
+    """The 2x3 matrix taking pixels of a width x height frame through a normalised similarity to
+    pixels of an output frame (by default the same size)."""
+    out = normalised_to_pixel(out_width or width, out_height or height)
+    return (out @ transform.matrix() @ pixel_to_normalised(width, height))[:2]
