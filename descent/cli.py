@@ -29,6 +29,7 @@ app = typer.Typer(
 
 class TimeSourceChoice(Enum):
     INDEX = "index"
+    LABEL = "label"
     NAME = "name"
     EXIF = "exif"
     MTIME = "mtime"
@@ -40,6 +41,17 @@ class CodecChoice(Enum):
     H265 = "h265"
     AV1 = "av1"
     PRORES = "prores"
+
+
+class OnOff(Enum):
+    ON = "on"
+    OFF = "off"
+
+
+class DemosaicChoice(Enum):
+    EDGE_AWARE = "edge-aware"
+    VNG = "vng"
+    BILINEAR = "bilinear"
 
 
 class StabiliseChoice(Enum):
@@ -55,7 +67,8 @@ class BorderChoice(Enum):
     REPLICATE = "replicate"
 
 
-Inputs = Annotated[list[str], typer.Argument(help="Folders, files or quoted globs ('frames/*.png').",
+Inputs = Annotated[list[str], typer.Argument(help="Folders, files or quoted globs ('frames/*.png'): images "
+                                              "(PNG, JPEG, TIFF, BMP) or PDS3/PDS4 archive products.",
                                               show_default=False)]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Also look in sub-folders.")]
 Times = Annotated[Path | None, typer.Option("--times", help="CSV of file,time giving each frame's capture time.",
@@ -66,7 +79,7 @@ NamePattern = Annotated[str | None, typer.Option(
     "The time may be ISO 8601 or seconds with a fraction: 'ELM_\\d+_(?P<time>\\d{10}_\\d{3})'.",
     show_default=False)]
 TimeSourceOpt = Annotated[TimeSourceChoice | None, typer.Option(
-    "--time-source", help="Force where capture times come from (default: index, name, exif, mtime, the first "
+    "--time-source", help="Force where capture times come from (default: index, label, name, exif, mtime, the first "
     "that has a time for every frame; none = natural name order).", show_default=False)]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable frame instead of skipping it.")]
 Workers = Annotated[int, typer.Option("--workers", "-j", help="Decoding threads (0: one per core).", min=0)]
@@ -75,6 +88,8 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print a machine-readable 
 Report = Annotated[Path | None, typer.Option("--report", help="Write the summary and the ordered frame list as JSON.",
                                              show_default=False)]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
+Bayer = Annotated[str, typer.Option("--bayer", help="Colour filter mosaic: auto (the label's CFA, else detected from "
+                                    "the 2x2 pattern), none, RGGB, BGGR, GRBG or GBRG.")]
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -139,6 +154,7 @@ def inspect(
     times: Times = None,
     name_pattern: NamePattern = None,
     time_source: TimeSourceOpt = None,
+    bayer: Bayer = "auto",
     strict: Strict = False,
     workers: Workers = 0,
     quiet: Quiet = False,
@@ -146,18 +162,22 @@ def inspect(
     report: Report = None,
     debug: Debug = False,
 ) -> None:
-    """Report what is in a folder of frames: count, sizes, bit depth, time span, rate, gaps,
-    duplicates, coarse timestamps and frames out of place.
+    """Report what is in a folder of frames or archive products: products and instrument, count,
+    sizes, bits really used, Bayer mosaic guess, time span, rate, gaps, duplicates, coarse
+    timestamps and frames out of place.
 
     Example: descent inspect frames/ --json
     """
 
     def action() -> None:
+        from descent.normalise import NormaliseConfig
+        from descent.normalise.bayer import parse_pattern
         from descent.pipeline import RunConfig
         from descent.pipeline import inspect as run_inspect
 
         summary = run_inspect(_source_config(inputs, recursive, times, name_pattern, time_source, strict),
-                              RunConfig(workers=workers, progress=not quiet))
+                              RunConfig(workers=workers, progress=not quiet),
+                              NormaliseConfig(bayer=parse_pattern(bayer), deflicker=False))
         if report:
             summary.write_json(report)
         _print_summary(summary, json_out, quiet)
@@ -209,6 +229,28 @@ def build(
     mask: Annotated[Path | None, typer.Option("--mask", help="PNG, white where the picture does not move with "
                                               "the ground (lander legs, shadow, a burned-in clock). Static parts "
                                               "are also found automatically.", show_default=False)] = None,
+    bayer: Bayer = "auto",
+    demosaic: Annotated[DemosaicChoice, typer.Option(
+        "--demosaic", help="edge-aware (fast, 16-bit); vng (sharper, 8-bit mosaics only); bilinear.")
+    ] = DemosaicChoice.EDGE_AWARE,
+    wb: Annotated[str | None, typer.Option("--wb", help="White balance gains R,G,B (default: grey world over the "
+                                           "whole sequence).", show_default=False)] = None,
+    gamma: Annotated[float, typer.Option("--gamma", help="Display gamma applied after the sequence-wide black and "
+                                         "white points (2.2 for linear sensor data).", min=0.1)] = 1.0,
+    deflicker: Annotated[OnOff, typer.Option("--deflicker", help="Even out exposure jumps between frames; lasting "
+                                             "changes are kept.")] = OnOff.ON,
+    deflicker_period: Annotated[float, typer.Option("--deflicker-period", help="Seconds: exposure changes faster "
+                                                    "than this are flicker.", min=0.05)] = 1.0,
+    defects: Annotated[OnOff, typer.Option("--defects", help="Find hot and dead pixels from the sequence and "
+                                           "repair them.")] = OnOff.ON,
+    dark: Annotated[Path | None, typer.Option("--dark", help="Dark frame (same camera settings, lens capped) to "
+                                              "subtract.", show_default=False)] = None,
+    flat: Annotated[Path | None, typer.Option("--flat", help="Flat field frame to divide by.",
+                                              show_default=False)] = None,
+    devignette: Annotated[bool, typer.Option("--devignette", help="Estimate the lens falloff from the sequence and "
+                                             "undo it.")] = False,
+    contrast: Annotated[bool, typer.Option("--contrast", help="Local contrast (CLAHE) for flat, hazy "
+                                           "ground.")] = False,
     strict: Strict = False,
     workers: Workers = 0,
     quiet: Quiet = False,
@@ -227,11 +269,17 @@ def build(
       descent build frames/ -o landing.mp4 --stabilise smooth --motion motion.json
 
       descent build 'archive/**/*.png' -o landing.mkv --codec av1 --report report.json
+
+      descent build pcam/ -o colour.mp4 --bayer RGGB --gamma 2.2 --dark dark.png
+
+      descent build CE4_LCAM/ -o change4.mp4 --deflicker off
     """
 
     def action() -> None:
         from descent.encode import EncodeConfig
-        from descent.normalise import SizeConfig, parse_size
+        from descent.normalise import NormaliseConfig
+        from descent.normalise.bayer import parse_pattern, parse_white_balance
+        from descent.normalise.size import SizeConfig, parse_size
         from descent.order import TimingConfig
         from descent.pipeline import BuildConfig, RunConfig
         from descent.pipeline import build as run_build
@@ -244,6 +292,11 @@ def build(
             timing=TimingConfig(fps=fps, realtime=realtime or speed is not None, speed=speed or 1.0,
                                 keep_duplicates=keep_duplicates),
             size=SizeConfig(size=parse_size(size) if size else None, scale=scale),
+            normalise=NormaliseConfig(
+                bayer=parse_pattern(bayer), demosaic=demosaic.value,
+                white_balance=parse_white_balance(wb) if wb else None, gamma=gamma,
+                deflicker=deflicker is OnOff.ON, deflicker_period_s=deflicker_period, defects=defects is OnOff.ON,
+                dark=dark, flat=flat, devignette=devignette, contrast=contrast),
             encode=EncodeConfig(codec=codec.value, crf=crf, preset=preset, ffmpeg=ffmpeg),
             stabilise=StabiliseConfig(mode=StabiliseMode(stabilise.value), smoothing_s=smoothing,
                                       border=Border(border.value), max_zoom=max_zoom, mask=mask, motion_file=motion),

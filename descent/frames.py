@@ -5,14 +5,20 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from descent.sources.label import ProductLabel
+    from descent.sources.raw import RawLayout
 
 
 class TimeSource(enum.StrEnum):
     """Where the capture times of a sequence came from, most trusted first."""
 
     INDEX = "index"  # a sidecar CSV given with --times
+    LABEL = "label"  # a product label's START_TIME (UTC) or spacecraft clock
     NAME = "name"  # a timestamp in the file name
     EXIF = "exif"  # DateTimeOriginal + SubSecTimeOriginal (+ OffsetTimeOriginal)
     MTIME = "mtime"  # file modification time: often the time of a copy, not of capture
@@ -31,6 +37,8 @@ class FrameInfo:
     time_s: float | None = None  # capture time, Unix seconds (or clock seconds), refined if coarse
     stamped_time_s: float | None = None  # the time as the source gave it, before refinement
     counter: int | None = None  # a frame counter found in the name, when there is one
+    layout: RawLayout | None = None  # where the pixels are, for a headerless archive product
+    label: ProductLabel | None = None  # what an archive product's label says
 
     @property
     def size(self) -> tuple[int, int]:

@@ -14,22 +14,16 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from descent.encode import CODECS, EncodeConfig, VideoWriter, check_output, find_ffmpeg
-from descent.errors import FrameReadError, UsageError
+from descent.errors import DescentError, FrameReadError, UsageError
 from descent.frames import Frame, FrameInfo
-from descent.normalise import (
-    SizeConfig,
-    ToneMap,
-    common_size,
-    fit_frames,
-    normalise,
-    output_size,
-    sample_histogram,
-    tone_map_from_histogram,
-)
+from descent.normalise import NormaliseConfig, NormalisePlan, normalise, plan_normalisation
+from descent.normalise.deflicker import aligned_log_ratio, deflicker_gains
+from descent.normalise.size import SizeConfig, common_size, fit_frames, output_size
 from descent.order import OrderedSequence, TimingConfig, order_frames, plan_repeats
 from descent.parallel import ordered_map
 from descent.report import Output, Summary
@@ -41,8 +35,6 @@ from descent.stabilise.path import StabiliseMode
 from descent.stabilise.warp import warp
 
 log = logging.getLogger("descent")
-
-TONE_SAMPLE_FRAMES = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +61,7 @@ class BuildConfig:
     output: Path
     timing: TimingConfig = field(default_factory=TimingConfig)
     size: SizeConfig = field(default_factory=SizeConfig)
+    normalise: NormaliseConfig = field(default_factory=NormaliseConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     stabilise: StabiliseConfig = field(default_factory=StabiliseConfig)
     overwrite: bool = False
@@ -105,7 +98,7 @@ def scan(source: SourceConfig, run: RunConfig) -> Scan:
 
     def safe_probe(path: Path) -> FrameInfo | FrameReadError:
         try:
-            return probe(path)
+            return probe(path, found.labels.get(path), product=path in found.labels)
         except FrameReadError as error:
             return error
 
@@ -119,7 +112,8 @@ def scan(source: SourceConfig, run: RunConfig) -> Scan:
             assert isinstance(result, FrameInfo)
             infos.append(result)
     if not infos:
-        raise UsageError(f"{', '.join(source.inputs)}: none of the {len(found.images)} images could be read")
+        first = f" (first: {unreadable[0]['file']}: {unreadable[0]['reason']})" if unreadable else ""
+        raise DescentError(f"{', '.join(source.inputs)}: none of the {len(found.images)} images could be read{first}")
     sequence = order_frames(assign_times(infos, source.times))
     for note in sequence.notes:
         log.info("%s", note)
@@ -129,7 +123,7 @@ def scan(source: SourceConfig, run: RunConfig) -> Scan:
 def _read_frame(item: tuple[int, FrameInfo]) -> Frame | tuple[int, FrameReadError]:
     index, info = item
     try:
-        pixels = read_pixels(info.path)
+        pixels = read_pixels(info)
     except FrameReadError as error:
         return index, error
     digest = hashlib.blake2b(pixels.data, digest_size=16)
@@ -186,29 +180,53 @@ def schedule(frames: Iterable[Frame], repeats: np.ndarray, *, hold: bool) -> Ite
         yield previous, held + int(repeats[previous.index + 1 :].sum())
 
 
-def estimate_tone_map(frames: list[FrameInfo], run: RunConfig) -> ToneMap | None:
-    """One 16-bit to 8-bit mapping from a sample of frames spread over the sequence."""
-    deep = [f for f in frames if f.bit_depth > 8]
-    if not deep:
-        return None
-    picks = sorted({round(i) for i in np.linspace(0, len(deep) - 1, min(TONE_SAMPLE_FRAMES, len(deep)))})
+def plan(infos: list[FrameInfo], config: NormaliseConfig, run: RunConfig) -> NormalisePlan:
+    """Sequence-wide normalisation decisions from a sample of frames."""
+    return plan_normalisation(infos, config, workers=run.worker_count, read=read_pixels)
 
-    def histogram(info: FrameInfo) -> np.ndarray | None:
+
+def measure_brightness(infos: list[FrameInfo], normalisation: NormalisePlan, run: RunConfig) -> list[float | None]:
+    """Brightness ratio of each frame to the one before, unaligned: deflicker's input when not stabilising."""
+    from descent.stabilise.motion import analysis_copy
+
+    def grey(info: FrameInfo) -> np.ndarray | None:
         try:
-            pixels = read_pixels(info.path)
+            return analysis_copy(normalisation.analysis_grey(read_pixels(info)))
         except FrameReadError:
-            return None  # reported when the frame comes up in pass 2
-        return sample_histogram(pixels) if pixels.dtype == np.uint16 else None
+            return None
 
-    total = np.zeros(65536, np.int64)
-    for h in ordered_map(histogram, [deep[i] for i in picks], workers=run.worker_count):
-        if h is not None:
-            total += h
-    return tone_map_from_histogram(total) if total.any() else None
+    ratios: list[float | None] = []
+    previous: np.ndarray | None = None
+    pictures = ordered_map(grey, infos, workers=run.worker_count)
+    for current in cast(Iterator[np.ndarray | None], _progress(pictures, total=len(infos), desc="measuring brightness",
+                                                               run=run)):
+        if previous is not None and current is not None and previous.shape == current.shape:
+            ratios.append(aligned_log_ratio(previous, current, None, None))
+        else:
+            ratios.append(None)
+        previous = current
+    return ratios
 
 
-def inspect(source: SourceConfig, run: RunConfig = RunConfig()) -> Summary:
+def _normalisation_summary(normalisation: NormalisePlan) -> dict[str, object]:
+    guess = normalisation.guess
+    return {
+        "bits_used": normalisation.bits_used,
+        "bayer": normalisation.pattern, "bayer_source": normalisation.pattern_source,
+        "bayer_evidence": None if guess is None else {"mean_spread": round(guess.mean_spread, 4),
+                                                      "pair_contrast": round(guess.pair_contrast, 3)},
+        "white_balance_rgb": [round(g, 4) for g in normalisation.white_balance[::-1]],
+        "tone": {"black": normalisation.tone.black, "white": normalisation.tone.white,
+                 "gamma": normalisation.tone.gamma},
+        "defects": len(normalisation.defects),
+        "vignetting": None if normalisation.vignetting is None else [round(k, 4) for k in normalisation.vignetting],
+    }
+
+
+def inspect(source: SourceConfig, run: RunConfig | None = None,
+            normalise_config: NormaliseConfig | None = None) -> Summary:
     """What is in the input: pass 1, then every frame decoded once to find duplicates and bits used."""
+    run = run or RunConfig()
     found = scan(source, run)
     summary = Summary.from_sequence(found.sequence, images_found=found.images_found,
                                     skipped_files=found.skipped_files, unreadable=found.unreadable)
@@ -218,6 +236,11 @@ def inspect(source: SourceConfig, run: RunConfig = RunConfig()) -> Summary:
     for frame in drop_duplicates(frames, summary, keep=False):
         highest = max(highest, int(frame.pixels.max()))
     summary.bits_used = max(1, highest.bit_length())
+    labelled = [f.label.sample_bits for f in found.sequence.frames if f.label and f.label.sample_bits]
+    if labelled and max(labelled) < summary.bits_used:
+        summary.bits_used = max(labelled)  # the label's SAMPLE_BIT_MASK says what the camera can produce
+    summary.normalisation = _normalisation_summary(plan(found.sequence.frames, normalise_config or NormaliseConfig(),
+                                                        run))
     return summary
 
 
@@ -243,28 +266,39 @@ def build(config: BuildConfig) -> Summary:
     width, height = output_size(common_size(infos), config.size)
     if len(summary.sizes) > 1:
         log.warning("frames come in %d sizes; each is fitted into %dx%d", len(summary.sizes), width, height)
-    colour = summary.colour_frames > 0
-    tone = estimate_tone_map(infos, config.run)
+    normalisation = plan(infos, config.normalise, config.run)
+    summary.normalisation = _normalisation_summary(normalisation)
+    colour = summary.colour_frames > 0 or normalisation.colour_out
     shown = [(i, f) for i, f in enumerate(infos) if repeats[i] > 0]
+    interval = sequence.median_interval_s
+    capture_fps = 1 / interval if interval else timing.fps
     stabilisation = None
     if config.stabilise.mode is not StabiliseMode.OFF:
-        interval = sequence.median_interval_s
         stabilisation = stabilise(
             infos, config.stabilise, out_aspect=height / width, workers=config.run.worker_count,
-            frames_per_second=1 / interval if interval else timing.fps,
+            frames_per_second=capture_fps, prepare=normalisation.analysis_grey,
             progress=lambda items, total: _progress(items, total=total, desc="measuring motion", run=config.run))
         summary.stabilisation = {
             "mode": config.stabilise.mode.value, "zoom": round(stabilisation.path.zoom, 4),
             "bridged_pairs": stabilisation.bridged, "frames_with_fill": int(stabilisation.path.needs_fill.sum()),
             "static_fraction": stabilisation.static_fraction, "motion_reused": stabilisation.reused,
         }
+    gains = None
+    if config.normalise.deflicker and len(infos) > 2:
+        ratios = ([m.log_gain for m in stabilisation.motions] if stabilisation is not None
+                  else measure_brightness(infos, normalisation, config.run))
+        gains, steps = deflicker_gains(ratios, period_frames=config.normalise.deflicker_period_s * capture_fps)
+        summary.deflicker = {"largest_correction": round(float(np.abs(np.log(gains)).max()), 4),
+                             "rms_correction": round(float(np.sqrt(np.mean(np.log(gains) ** 2))), 4),
+                             "steps_kept": [str(infos[i].path) for i in steps],
+                             "unmeasured_pairs": sum(r is None for r in ratios[1:])}
 
     with VideoWriter(config.output, width=width, height=height, colour=colour, fps=timing.fps,
                      config=config.encode) as writer:
         frames = read_frames(shown, total=len(shown), strict=config.source.strict, run=config.run,
                              summary=summary, desc="encoding")
         frames = drop_duplicates(frames, summary, keep=timing.keep_duplicates)
-        frames = normalise(frames, tone=tone, colour=colour)
+        frames = normalise(frames, normalisation, gains=gains, colour=colour)
         if stabilisation is not None:
             frames = warp(frames, stabilisation.path, width=width, height=height, border=config.stabilise.border)
         else:

@@ -51,6 +51,7 @@ class Summary:
     sizes: dict[str, int]
     bit_depths: dict[str, int]
     colour_frames: int
+    products: dict[str, int]  # archive products by kind and instrument ("PDS4 LCAM"); empty for image files
     coarse_clock: dict[str, float] | None
     gaps: list[dict[str, Any]]
     out_of_place: list[str]
@@ -58,6 +59,8 @@ class Summary:
     unreadable: list[dict[str, str]] = field(default_factory=list)
     bits_used: int | None = None  # highest bit set in any sample (inspect decodes every frame)
     stabilisation: dict[str, Any] | None = None
+    normalisation: dict[str, Any] | None = None  # bits used, Bayer pattern, white balance, tone, defects
+    deflicker: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     output: Output | None = None
 
@@ -74,6 +77,7 @@ class Summary:
             sizes=dict(Counter(f"{f.width}x{f.height}" for f in frames).most_common()),
             bit_depths=dict(Counter(f"{f.bit_depth}-bit" for f in frames).most_common()),
             colour_frames=sum(f.channels == 3 for f in frames),
+            products=dict(Counter(f.label.product for f in frames if f.label).most_common()),
             coarse_clock=asdict(sequence.coarse) if sequence.coarse else None,
             gaps=[{"after": str(frames[g.after].path), "before": str(frames[g.after + 1].path),
                    "interval_s": round(g.interval_s, 6), "missing_frames": g.missing_frames}
@@ -126,8 +130,11 @@ class Summary:
             "bit_depths": self.bit_depths,
             "bits_used": self.bits_used,
             "colour_frames": self.colour_frames,
+            "products": self.products,
             "notes": self.notes,
             "stabilisation": self.stabilisation,
+            "normalisation": self.normalisation,
+            "deflicker": self.deflicker,
             "output": asdict(self.output) if self.output else None,
         }
         if with_frames:
@@ -145,6 +152,8 @@ class Summary:
         d = self.to_dict()
         out = [f"frames      {d['frames_used']} used of {self.images_found} images"
                + (f", {self.skipped_files} other files skipped" if self.skipped_files else "")]
+        if self.products:
+            out.append(f"products    {', '.join(f'{k} ({v})' for k, v in self.products.items())}")
         out.append(f"times       from {self.time_source}"
                    + (f": {d['start']} to {d['end']} ({self.span_s:.3f} s)" if self.span_s is not None else ""))
         if d["rate_fps"]:
@@ -168,6 +177,19 @@ class Summary:
         out += _listing("out of place", [Path(x).name for x in self.out_of_place])
         if self.unreadable:
             out += _listing("unreadable", [f"{x['file']}: {x['reason']}" for x in self.unreadable])
+        if self.normalisation:
+            n = self.normalisation
+            if n["bayer"]:
+                rgb = ", ".join(f"{g:.2f}" for g in n["white_balance_rgb"])
+                out.append(f"bayer       {n['bayer']} ({n['bayer_source']}), white balance R,G,B {rgb}")
+            elif n["bayer_source"] == "none" and n["bayer_evidence"]:
+                out.append("bayer       none (no mosaic pattern found)")
+            if n["defects"]:
+                out.append(f"defects     {n['defects']} hot or dead pixels repaired")
+        if self.deflicker:
+            d = self.deflicker
+            out.append(f"deflicker   {100 * d['rms_correction']:.1f}% RMS exposure correction "
+                       f"(largest {100 * d['largest_correction']:.1f}%), {len(d['steps_kept'])} lasting steps kept")
         if self.stabilisation:
             s = self.stabilisation
             out.append(f"stabilised  {s['mode']}: zoom {s['zoom']:.2f}x, {s['bridged_pairs']} pairs bridged, "

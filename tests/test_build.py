@@ -65,7 +65,8 @@ def test_build_orders_by_capture_time_and_drops_duplicates(make_descent, tmp_pat
 def test_realtime_follows_capture_times_and_holds_gaps(make_descent, tmp_path: Path) -> None:
     folder, truth = make_descent(drop_every=9)
     out = tmp_path / "rt.mp4"
-    result = run_cli("build", folder, "-o", out, "--speed", "2", "--fps", "10", "--json", "-q", "--stabilise", "off")
+    result = run_cli("build", folder, "-o", out, "--speed", "2", "--fps", "10", "--json", "-q", "--stabilise", "off",
+                     "--deflicker", "off")
     assert result.returncode == 0, result.stderr
     expected = _truth_frames(folder, truth)
     times = [f["time_s"] for f in expected]
@@ -105,7 +106,7 @@ def test_coarse_clock_names_keep_every_frame(make_descent, tmp_path: Path) -> No
 def test_16_bit_frames_use_one_mapping(make_descent, tmp_path: Path) -> None:
     folder, truth = make_descent(bits=12, flicker=0.1)
     out = tmp_path / "deep.mp4"
-    result = run_cli("build", folder, "-o", out, "-q", "--stabilise", "off")
+    result = run_cli("build", folder, "-o", out, "-q", "--stabilise", "off", "--deflicker", "off")
     assert result.returncode == 0, result.stderr
     expected = _truth_frames(folder, truth)
     video = decode_video(out, width=128, height=128).astype(np.float64)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from descent.errors import UsageError
-from descent.normalise import SizeConfig, fit, output_size, parse_size, sample_histogram, tone_map_from_histogram
+from descent.normalise.size import SizeConfig, fit, output_size, parse_size
+from descent.normalise.tone import sample_histogram, tone_map_from_histogram
 
 
 def test_tone_map_uses_the_range_the_sensor_really_uses() -> None:

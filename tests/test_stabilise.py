@@ -14,6 +14,7 @@ from conftest import decode_video, run_cli
 from synthetic_descent import Terrain
 
 from descent.frames import FrameInfo
+from descent.smoothing import smoothness_for, whittaker
 from descent.sources.images import probe
 from descent.stabilise.analyse import find_static_mask, measure_motion
 from descent.stabilise.metrics import interframe_motion, jitter_px
@@ -32,8 +33,6 @@ from descent.stabilise.path import (
     camera_path,
     plan_path,
     required_zoom,
-    smoothness_for,
-    whittaker,
 )
 from descent.stabilise.similarity import Similarity, to_pixels
 

@@ -41,10 +41,16 @@ def test_time_in_name(name: str, expected: float) -> None:
     assert found.time_s == pytest.approx(expected, abs=1e-6)
 
 
-@pytest.mark.parametrize("name", ["frame_0001", "frame_20191340_251212", "ELM_0000_0666952774_000FDR", "IMG_1234"])
+@pytest.mark.parametrize("name", ["frame_0001", "frame_20191340_251212", "IMG_1234", "X_0666952774_000FDR"])
 def test_no_time_in_name(name: str) -> None:
-    # 0666952774 is a spacecraft clock count, not a Unix time: it needs --name-pattern.
     assert time_in_name(name) is None
+
+
+def test_mars2020_product_names_carry_the_spacecraft_clock() -> None:
+    # ELM_<sol>_<clock seconds>_<milliseconds><product type>: a clock count, not a Unix time.
+    found = time_in_name("ELM_0000_0666952777_400FDR_N0000002LVS_04000_0000LUJ01")
+    assert found is not None and not found.is_utc
+    assert found.time_s == pytest.approx(666952777.4, abs=1e-6)
 
 
 def test_parse_time_text_clock_counts() -> None:

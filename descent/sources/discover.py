@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from descent.errors import DescentError
+from descent.sources.products import pair_labels
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 _DIGITS = re.compile(r"(\d+)")
@@ -15,9 +16,9 @@ _DIGITS = re.compile(r"(\d+)")
 
 @dataclass(frozen=True, slots=True)
 class Discovery:
-    images: list[Path]  # in natural name order
+    images: list[Path]  # image files and archive products, in natural name order
     skipped: list[Path]  # files that are not images we read
-
+    labels: dict[Path, Path | None]  # archive products: data file (or lone label) -> its label
 
 def natural_key(path: Path) -> tuple[object, ...]:
     """Sort key where numbers compare as numbers: frame_9 before frame_10."""
@@ -46,11 +47,15 @@ def discover(inputs: list[str], *, recursive: bool = False) -> Discovery:
             found[path] = None
         else:
             raise DescentError(f"{item}: no such folder or file")
-    images = sorted((p for p in found if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
-    skipped = [p for p in found if p.suffix.lower() not in IMAGE_SUFFIXES]
+    products, lone_labels = pair_labels(list(found))
+    labels: dict[Path, Path | None] = {**products, **{label: None for label in lone_labels}}
+    used = set(labels) | {label for label in products.values() if label is not None}
+    images = sorted([*(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES), *labels], key=natural_key)
+    skipped = [p for p in found if p.suffix.lower() not in IMAGE_SUFFIXES and p not in used]
     if not images:
         where = ", ".join(inputs)
         if not found:
             raise DescentError(f"{where}: no files found (use --recursive for sub-folders)")
-        raise DescentError(f"{where}: no images among {len(found)} files; descent reads PNG, JPEG, TIFF and BMP")
-    return Discovery(images=images, skipped=skipped)
+        raise DescentError(f"{where}: no images among {len(found)} files; descent reads PNG, JPEG, TIFF, BMP "
+                           "and PDS3/PDS4 archive products")
+    return Discovery(images=images, skipped=skipped, labels=labels)

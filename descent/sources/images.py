@@ -10,14 +10,21 @@ import numpy as np
 
 from descent.errors import FrameReadError
 from descent.frames import FrameInfo
+from descent.sources.products import probe_product
+from descent.sources.raw import read_raw
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"
 _JPEG_END = b"\xff\xd9"
 
 
-def probe(path: Path) -> FrameInfo:
-    """Size, channels and bit depth from the file header, without decoding the pixels."""
+def probe(path: Path, label: Path | None = None, *, product: bool = False) -> FrameInfo:
+    """Size, channels and bit depth from the file header or product label, without decoding the pixels.
+
+    `product`: the file is an archive product (data file or label), with `label` beside it if found.
+    """
+    if product:
+        return probe_product(path, label)
     try:
         with path.open("rb") as f:
             head = f.read(32)
@@ -54,8 +61,15 @@ def _probe_with_pillow(path: Path) -> FrameInfo:
     return FrameInfo(path=path, width=width, height=height, channels=channels, bit_depth=depth)
 
 
-def read_pixels(path: Path) -> np.ndarray:
-    """Decode a frame: H x W grey or H x W x 3 BGR, uint8 or uint16. Truncated files are refused."""
+def read_pixels(info: FrameInfo) -> np.ndarray:
+    """A frame's pixels: H x W grey or H x W x 3 BGR, uint8 or uint16. Truncated files are refused."""
+    if info.layout is not None:
+        return read_raw(info.layout)
+    return decode_image(info.path)
+
+
+def decode_image(path: Path) -> np.ndarray:
+    """Decode an image file (PNG, JPEG, TIFF, BMP)."""
     try:
         data = path.read_bytes()
     except OSError as exc:

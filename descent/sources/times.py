@@ -34,6 +34,8 @@ _ISO_COMPACT = re.compile(
 # Unix seconds 2001-2033 (with an optional .fraction) or milliseconds: 1546482372.5, 1546482372500
 _EPOCH_S = re.compile(r"(?<![\d.])(?P<sec>1\d{9})(?:\.(?P<frac>\d{1,9}))?(?![\d])")
 _EPOCH_MS = re.compile(r"(?<!\d)(?P<ms>1\d{12})(?!\d)")
+# Mars 2020 product names: ELM_0000_0666952774_000FDR_... (camera, sol, spacecraft clock seconds, milliseconds)
+_MARS2020_CLOCK = re.compile(r"^[A-Z]{3}_\d{4}_(?P<sec>\d{10})_(?P<ms>\d{3})(?=[A-Z])")
 _CLOCK = re.compile(r"^\s*(?P<sec>\d+)(?:[._](?P<frac>\d+))?\s*$")  # 0666952960_800 -> 666952960.8
 _NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 _DIGIT_GROUPS = re.compile(r"\d+")
@@ -85,6 +87,9 @@ def time_in_name(name: str) -> NameTime | None:
             seconds = _datetime_seconds(m)
             if seconds is not None:
                 return NameTime(seconds, True, m.span())
+    clock = _MARS2020_CLOCK.match(name)
+    if clock:
+        return NameTime(int(clock.group("sec")) + int(clock.group("ms")) / 1000, False, clock.span())
     ms = _EPOCH_MS.search(name)
     if ms:
         return NameTime(int(ms.group("ms")) / 1000, True, ms.span())
@@ -128,7 +133,7 @@ def _counters(frames: Sequence[FrameInfo], names_without_times: list[str]) -> li
 
 def _strip_times(name: str) -> str:
     """The name with every timestamp in it blanked, so its other numbers can be looked at."""
-    for pattern in (_ISO_EXTENDED, _ISO_COMPACT, _EPOCH_MS, _EPOCH_S):
+    for pattern in (_ISO_EXTENDED, _ISO_COMPACT, _MARS2020_CLOCK, _EPOCH_MS, _EPOCH_S):
         name = pattern.sub("_", name)
     return name
 
@@ -228,11 +233,22 @@ def _exif_time(path: Path) -> float | None:
     return seconds
 
 
+def _label_times(frames: list[FrameInfo]) -> list[float | None]:
+    """Label UTC times when every frame has one, else spacecraft clock counts (relative, but enough to order
+    and time a video without SPICE kernels)."""
+    utc = [f.label.start_time_s if f.label else None for f in frames]
+    if all(t is not None for t in utc):
+        return utc
+    clocks = [f.label.clock_s if f.label else None for f in frames]
+    return clocks if all(t is not None for t in clocks) else utc
+
+
 def assign_times(frames: list[FrameInfo], options: TimeOptions) -> TimedFrames:
     """Give every frame a capture time from one source, and a frame counter when the names have one."""
     notes: list[str] = []
     forced = options.source
-    sources = [forced] if forced else [TimeSource.INDEX, TimeSource.NAME, TimeSource.EXIF, TimeSource.MTIME]
+    sources = [forced] if forced else [TimeSource.INDEX, TimeSource.LABEL, TimeSource.NAME, TimeSource.EXIF,
+                                       TimeSource.MTIME]
     for source in sources:
         if source is TimeSource.INDEX and options.index_csv is None:
             if forced:
@@ -278,6 +294,7 @@ def _each(counters: list[int] | None, n: int) -> list[int | None]:
 def _fix_for(source: TimeSource) -> str:
     return {
         TimeSource.INDEX: "add the file to the --times index",
+        TimeSource.LABEL: "choose another --time-source",
         TimeSource.NAME: "give a --name-pattern whose (?P<time>...) group matches every frame, "
         "or another --time-source",
         TimeSource.EXIF: "choose another --time-source",
@@ -305,6 +322,8 @@ def _times_from(
         utc = all(t.is_utc for t in name_times if t)
         return [t.time_s if t else None for t in name_times], utc, counters
     counters = _counters(frames, [_strip_times(f.path.stem) for f in frames])
+    if source is TimeSource.LABEL:
+        return _label_times(frames), all(f.label and f.label.start_time_s is not None for f in frames), counters
     if source is TimeSource.EXIF:
         return [_exif_time(f.path) for f in frames], True, counters
     return [os.stat(f.path).st_mtime for f in frames], True, counters

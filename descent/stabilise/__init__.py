@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from descent.frames import FrameInfo
 from descent.stabilise.analyse import measure_motion
-from descent.stabilise.motion import ANALYSIS_WIDTH, load_motion, load_user_mask, save_motion
+from descent.stabilise.motion import ANALYSIS_WIDTH, FrameMotion, load_motion, load_user_mask, save_motion
 from descent.stabilise.path import Border, CameraPath, PathConfig, StabiliseMode, plan_path
 
 log = logging.getLogger("descent")
@@ -28,14 +30,19 @@ class StabiliseConfig:
 @dataclass(frozen=True, slots=True)
 class Stabilisation:
     path: CameraPath
+    motions: list[FrameMotion]  # pass 1, measured or read back: motion and brightness ratio of each frame
     bridged: int  # pairs whose motion could not be measured and was interpolated
     static_fraction: float | None  # share of the picture found static (None: motion reused from a file)
     reused: bool
 
 
 def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, frames_per_second: float, out_aspect: float,
-              workers: int, progress: Callable[[Iterable[object], int], Iterator[object]]) -> Stabilisation:
-    """Motion for every frame (measured, or read from the motion file) and the output camera path."""
+              workers: int, prepare: Callable[[np.ndarray], np.ndarray],
+              progress: Callable[[Iterable[object], int], Iterator[object]]) -> Stabilisation:
+    """Motion for every frame (measured, or read from the motion file) and the output camera path.
+
+    `prepare` turns decoded pixels into the 8-bit grey picture motion is measured on.
+    """
     files = [str(f.path) for f in infos]
     static_fraction: float | None = None
     reused = bool(config.motion_file and config.motion_file.exists())
@@ -45,7 +52,7 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, frames_per_sec
         log.info("motion read from %s (delete it to measure again)", config.motion_file)
     else:
         user_mask = load_user_mask(config.mask) if config.mask else None
-        analysis = measure_motion(infos, user_mask=user_mask, workers=workers, progress=progress)
+        analysis = measure_motion(infos, user_mask=user_mask, workers=workers, prepare=prepare, progress=progress)
         motions, static_fraction = analysis.motions, analysis.static_fraction
         if config.motion_file:
             save_motion(config.motion_file, motions, analysis_width=ANALYSIS_WIDTH)
@@ -57,4 +64,4 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, frames_per_sec
     path = plan_path(motions, PathConfig(mode=config.mode, smoothing_frames=config.smoothing_s * frames_per_second,
                                          border=config.border, max_zoom=config.max_zoom),
                      frame_aspect=first.height / first.width, out_aspect=out_aspect)
-    return Stabilisation(path, bridged, static_fraction, reused)
+    return Stabilisation(path, motions, bridged, static_fraction, reused)

@@ -1,4 +1,8 @@
-"""Pass 1 over the whole sequence: the static mask, then the motion between consecutive frames."""
+"""Pass 1 over the whole sequence: the static mask, then the motion between consecutive frames.
+
+Each pair also gives its brightness ratio on the ground the two frames share (aligned by the
+motion just measured, away from static parts), which deflicker uses.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import numpy as np
 
 from descent.errors import FrameReadError
 from descent.frames import FrameInfo
+from descent.normalise.deflicker import aligned_log_ratio
 from descent.parallel import ordered_map
 from descent.sources.images import read_pixels
 from descent.stabilise.motion import (
@@ -20,7 +25,7 @@ from descent.stabilise.motion import (
     find_corners,
     static_mask,
 )
-from descent.stabilise.similarity import Similarity
+from descent.stabilise.similarity import Similarity, to_pixels
 
 MASK_SAMPLE_PAIRS = 16
 
@@ -31,19 +36,27 @@ class Analysis:
     static_fraction: float  # share of the picture found not to move with the ground
 
 
-def _analysis_copy(info: FrameInfo) -> np.ndarray | None:
+Prepare = Callable[[np.ndarray], np.ndarray]  # decoded pixels -> 8-bit grey (NormalisePlan.analysis_grey)
+
+
+def as_decoded(pixels: np.ndarray) -> np.ndarray:
+    """Frames as decoded; analysis_copy makes them grey and 8-bit (for callers without a NormalisePlan)."""
+    return pixels
+
+
+def _analysis_copy(info: FrameInfo, prepare: Prepare) -> np.ndarray | None:
     try:
-        return analysis_copy(read_pixels(info.path))
+        return analysis_copy(prepare(read_pixels(info)))
     except FrameReadError:
         return None  # pass 2 reports it; here the pair is bridged
 
 
-def find_static_mask(infos: list[FrameInfo], *, workers: int) -> np.ndarray | None:
+def find_static_mask(infos: list[FrameInfo], *, workers: int, prepare: Prepare = as_decoded) -> np.ndarray | None:
     """Static parts from pairs of consecutive frames spread over the descent."""
     starts = sorted({round(i) for i in np.linspace(0, len(infos) - 2, min(MASK_SAMPLE_PAIRS, len(infos) - 1))})
 
     def pair(start: int) -> tuple[np.ndarray, np.ndarray, Similarity] | None:
-        previous, current = _analysis_copy(infos[start]), _analysis_copy(infos[start + 1])
+        previous, current = _analysis_copy(infos[start], prepare), _analysis_copy(infos[start + 1], prepare)
         if previous is None or current is None or previous.shape != current.shape:
             return None
         measured = estimate_motion(previous, current, find_corners(previous))
@@ -54,9 +67,11 @@ def find_static_mask(infos: list[FrameInfo], *, workers: int) -> np.ndarray | No
 
 
 Prepared = tuple[np.ndarray | None, np.ndarray | None]  # analysis copy and its corners
+Measured = tuple[tuple[Similarity, int, float, float] | None, float | None]  # motion and support; log gain
 
 
 def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, workers: int,
+                   prepare: Prepare = as_decoded,
                    progress: Callable[[Iterable[object], int], Iterator[object]]) -> Analysis:
     """Motion of every frame relative to the one before it, bridged where it could not be measured.
 
@@ -64,37 +79,51 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
     then the estimation of each pair. Pairs do not depend on each other (no motion is carried
     from one pair to the next), so the result is the same for any number of workers.
     """
-    mask = find_static_mask(infos, workers=workers)
+    mask = find_static_mask(infos, workers=workers, prepare=prepare)
     static_fraction = 0.0 if mask is None else float((mask == 0).mean())
     if user_mask is not None:
         mask = user_mask if mask is None else _combine(mask, user_mask)
 
-    def prepare(info: FrameInfo) -> Prepared:
-        image = _analysis_copy(info)
+    def load(info: FrameInfo) -> Prepared:
+        image = _analysis_copy(info, prepare)
         return image, (find_corners(image, mask) if image is not None else None)
 
     def pairs() -> Iterator[tuple[Prepared, Prepared]]:
         previous: Prepared = (None, None)
-        for current in ordered_map(prepare, infos, workers=workers):
+        for current in ordered_map(load, infos, workers=workers):
             yield previous, current
             previous = current
 
-    def measure(pair: tuple[Prepared, Prepared]) -> tuple[Similarity, int, float, float] | None:
+    def measure(pair: tuple[Prepared, Prepared]) -> Measured:
         (before, corners), (after, _) = pair
         if before is None or after is None or before.shape != after.shape:
-            return None
-        return estimate_motion(before, after, corners)
+            return None, None
+        motion = estimate_motion(before, after, corners)
+        h, w = before.shape
+        ground = _resized(mask, (w, h))
+        # Unmeasured motion (dust, darkness): the brightness is compared unaligned, which at these
+        # frame rates still compares mostly the same ground.
+        return motion, aligned_log_ratio(before, after, to_pixels(motion[0], w, h) if motion else None, ground)
 
     motions: list[FrameMotion] = []
     results = progress(ordered_map(measure, pairs(), workers=workers), len(infos))
     for info, result in zip(infos, results, strict=True):
-        if result is None:
-            motions.append(FrameMotion(file=str(info.path), bridged=True))
+        motion, log_gain = cast(Measured, result)
+        if motion is None:
+            motions.append(FrameMotion(file=str(info.path), bridged=True, log_gain=log_gain))
         else:
-            transform, inliers, ratio, residual = cast(tuple[Similarity, int, float, float], result)
+            transform, inliers, ratio, residual = motion
             motions.append(FrameMotion(str(info.path), transform.log_scale, transform.angle_rad, transform.tx,
-                                       transform.ty, inliers, ratio, residual))
+                                       transform.ty, inliers, ratio, residual, log_gain=log_gain))
     return Analysis(bridge(motions), static_fraction)
+
+
+def _resized(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
+    import cv2
+
+    if mask is None or (mask.shape[1], mask.shape[0]) == size:
+        return mask
+    return cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
 
 
 def _combine(found: np.ndarray, given: np.ndarray) -> np.ndarray:

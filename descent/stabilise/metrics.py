@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from descent.smoothing import smoothness_for, whittaker
 from descent.stabilise.motion import analysis_copy, estimate_motion, find_corners
-from descent.stabilise.path import smoothness_for, whittaker
 
 JITTER_PERIOD_FRAMES = 15.0
 

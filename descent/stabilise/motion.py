@@ -43,6 +43,7 @@ class FrameMotion:
     inlier_ratio: float = 0.0
     residual_px: float = 0.0
     bridged: bool = False  # not measured (first frame, too little texture, unreadable): interpolated
+    log_gain: float | None = None  # brightness change from the previous frame on shared ground (deflicker)
 
     @property
     def transform(self) -> Similarity:

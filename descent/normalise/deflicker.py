@@ -1,0 +1,118 @@
+"""Deflicker: a gain per frame so that exposure follows a smooth curve, real changes kept.
+
+1. Measure. For each pair of consecutive frames, the ratio of their brightness on the ground they
+   share: the current frame aligned onto the previous one by the stabiliser's motion (or as it is,
+   when not stabilising), away from masked lander parts, clipped and dark pixels, as the median of
+   per-pixel log ratios. Ground that comes into view darker (a crater floor) is not shared, so it
+   does not count as flicker.
+2. Chain. The ratios add up to each frame's exposure (log) relative to the first frame.
+3. Smooth, keeping steps. Steps (an exposure change that lasts) are found where the median of the
+   chain over a few frames after a point differs from the median before it by far more than the
+   flicker; between steps a Whittaker smoother (no lag, no bias at the ends) gives the smooth
+   exposure. The window is centred, so nothing ramps before a step, which ffmpeg's look-ahead
+   deflicker does.
+4. Correct. Each frame's gain is the smooth exposure over its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+
+from descent.smoothing import smoothness_for, whittaker
+
+STEP_SIGMAS = 5.0  # a step must stand out from the flicker by this many standard errors
+MIN_SHARED_PIXELS = 500
+
+
+def brightness_log_ratio(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None) -> float | None:
+    """log(after / before) on pixels both see well: the median of per-pixel log ratios.
+
+    `before` and `after` are aligned 8-bit grey pictures of the same ground; `valid` marks pixels
+    that both cover and that are not masked. None when too few pixels qualify.
+    """
+    usable = (before > 8) & (before < 247) & (after > 8) & (after < 247)
+    if valid is not None:
+        usable &= valid
+    if int(usable.sum()) < MIN_SHARED_PIXELS:
+        return None
+    ratios = np.log(after[usable].astype(np.float32)) - np.log(before[usable].astype(np.float32))
+    return float(np.median(ratios))
+
+
+def global_log_ratio(before: np.ndarray, after: np.ndarray, mask: np.ndarray | None) -> float | None:
+    """log of the ratio of the two frames' mean brightness over unclipped, unmasked pixels.
+
+    For frames that cannot be aligned: pixel by pixel they would compare different ground, but at
+    descent frame rates most of the picture is the same ground, so the means follow the exposure.
+    """
+    means = []
+    for picture in (before, after):
+        usable = ((picture > 8) & (picture < 247)).astype(np.uint8)
+        if mask is not None:
+            usable &= (mask > 0).astype(np.uint8)
+        if int(usable.sum()) < MIN_SHARED_PIXELS:
+            return None
+        means.append(cv2.mean(picture, usable)[0])
+    return float(np.log(means[1] / means[0]))
+
+
+def aligned_log_ratio(before: np.ndarray, after: np.ndarray, to_after: np.ndarray | None,
+                      mask: np.ndarray | None) -> float | None:
+    """brightness_log_ratio after warping `after` onto `before` (2x3 pixel matrix before -> after);
+    without a matrix, the global ratio."""
+    if to_after is None:
+        return global_log_ratio(before, after, mask)
+    h, w = before.shape
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    aligned = cv2.warpAffine(after, to_after, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    covered = cv2.warpAffine(np.full((h, w), 255, np.uint8), to_after, (w, h), flags=flags,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0) == 255
+    if mask is not None:
+        covered &= mask > 0
+    return brightness_log_ratio(before, aligned, covered)
+
+
+def exposure_chain(log_ratios: list[float | None]) -> np.ndarray:
+    """Each frame's log exposure relative to the first; an unmeasured pair counts as no change."""
+    steps = np.array([0.0 if r is None else r for r in log_ratios], np.float64)
+    steps[0] = 0.0
+    return np.cumsum(steps)
+
+
+def find_steps(chain: np.ndarray, half_window: int) -> list[int]:
+    """Frames where a lasting change starts: the chain's median after differs from its median before."""
+    n = len(chain)
+    if n < 2 * 3:
+        return []
+    noise = 1.4826 * float(np.median(np.abs(np.diff(chain) - np.median(np.diff(chain))))) / np.sqrt(2)
+    if noise <= 0:
+        return []
+    scores = np.zeros(n)
+    for j in range(3, n - 2):
+        k = min(half_window, j, n - j)
+        before, after = np.median(chain[j - k : j]), np.median(chain[j : j + k])
+        standard_error = 1.2533 * noise * np.sqrt(2.0 / k)  # of a difference of two medians of k samples
+        scores[j] = abs(after - before) / standard_error
+    steps: list[int] = []
+    for j in np.argsort(-scores):
+        if scores[j] < STEP_SIGMAS:
+            break
+        if all(abs(int(j) - s) >= half_window for s in steps):
+            steps.append(int(j))
+    return sorted(steps)
+
+
+def deflicker_gains(log_ratios: list[float | None], *, period_frames: float) -> tuple[np.ndarray, list[int]]:
+    """The gain to apply to each frame, and the frames where a lasting step was kept."""
+    chain = exposure_chain(log_ratios)
+    steps = find_steps(chain, half_window=max(4, round(period_frames / 2)))
+    smooth = np.empty_like(chain)
+    bounds = [0, *steps, len(chain)]
+    for start, end in itertools.pairwise(bounds):
+        segment = chain[start:end]
+        lam = smoothness_for(min(period_frames, max(len(segment), 3)))
+        smooth[start:end] = whittaker(segment, np.ones(len(segment)), lam)
+    return np.exp(smooth - chain), steps

@@ -1,0 +1,54 @@
+"""Whittaker smoothing: the one smoother of camera paths (stabilise) and exposure curves (deflicker).
+
+Least squares with a penalty on the second difference keeps constant-rate change exactly, has no
+lag and no bias at the ends, and holds a still stretch still, which a moving average does not.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def whittaker(values: np.ndarray, weights: np.ndarray, smoothness: float) -> np.ndarray:
+    """Minimise sum w (z - y)^2 + smoothness * sum (second difference of z)^2, in O(n).
+
+    The normal equations (W + smoothness D^T D) z = W y are symmetric, positive definite and
+    pentadiagonal; they are solved by banded LDL^T elimination.
+    """
+    n = len(values)
+    if n < 3 or smoothness <= 0:
+        return np.asarray(values, np.float64).copy()
+    a0 = np.asarray(weights, np.float64).copy()  # main diagonal
+    a1 = np.zeros(n - 1)  # first off-diagonal
+    a2 = np.full(n - 2, smoothness)  # second off-diagonal
+    # Each row (1, -2, 1) of D adds its outer product to D^T D.
+    a0[:-2] += smoothness
+    a0[1:-1] += 4 * smoothness
+    a0[2:] += smoothness
+    a1[:-1] -= 2 * smoothness
+    a1[1:] -= 2 * smoothness
+    d0, d1, d2 = a0.tolist(), a1.tolist(), a2.tolist()
+    diag = [0.0] * n
+    l1 = [0.0] * (n + 1)  # l1[i] = L[i, i-1]
+    l2 = [0.0] * (n + 2)  # l2[i] = L[i, i-2]
+    for i in range(n):
+        diag[i] = d0[i] - l1[i] ** 2 * (diag[i - 1] if i >= 1 else 0.0) - l2[i] ** 2 * (diag[i - 2] if i >= 2 else 0.0)
+        if i + 2 < n:
+            l2[i + 2] = d2[i] / diag[i]
+        if i + 1 < n:
+            l1[i + 1] = (d1[i] - (l2[i + 1] * l1[i] * diag[i - 1] if i >= 1 else 0.0)) / diag[i]
+    y = (np.asarray(weights, np.float64) * np.asarray(values, np.float64)).tolist()
+    for i in range(1, n):
+        y[i] -= l1[i] * y[i - 1] + (l2[i] * y[i - 2] if i >= 2 else 0.0)
+    z = [y[i] / diag[i] for i in range(n)]
+    for i in range(n - 2, -1, -1):
+        z[i] -= l1[i + 1] * z[i + 1] + (l2[i + 2] * z[i + 2] if i + 2 < n else 0.0)
+    return np.array(z)
+
+
+def smoothness_for(period_frames: float) -> float:
+    """The Whittaker weight whose response is one half at this period (in frames)."""
+    period = max(period_frames, 2.5)
+    return 1.0 / (2 * math.sin(math.pi / period)) ** 4
