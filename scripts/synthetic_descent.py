@@ -53,6 +53,11 @@ class DescentSpec:
     image_format: str = "png"
     occluder: bool = False  # a lander leg and its shadow, fixed in a corner of every frame
     dust_frames: int = 0  # the last N frames blinded by plume dust (low contrast, blur, grain)
+    bayer: str | None = None  # write Bayer mosaics of a reddish scene (RGGB ...), with raw, unbalanced channel gains
+    hot_pixels: int = 0  # sensor defects: half stuck bright, half dead, at fixed places in every frame
+    vignetting: float = 0.0  # lens falloff: the corners get this much darker (0.4: 60% of the centre)
+    step_at: int = -1  # from this frame on, the exposure is multiplied by step_gain (a lasting change)
+    step_gain: float = 1.0
     seed: int = 1
 
 
@@ -291,6 +296,63 @@ def to_samples(radiance: np.ndarray, bits: int) -> np.ndarray:
     return np.rint(counts).astype(np.uint8 if bits == 8 else np.uint16)
 
 
+SCENE_COLOUR_BGR = (0.70, 1.0, 1.25)  # reddish ground: Mars, or the Moon through a warm sensor
+RAW_GAINS_BGR = (0.80, 1.0, 0.60)  # raw sensor response before white balance: greens strongest
+VIGNETTING_SHAPE = (1.0, 0.0)  # the falloff as k2 * r^2 + k4 * r^4 with r = 1 at the corners, before scaling
+
+
+def mosaic(radiance: np.ndarray, pattern: str) -> np.ndarray:
+    """One sensor value per pixel, the colour given by the pattern; the scene's colour and the raw
+    channel gains make red, green and blue differ as they do in a real camera's raw frames."""
+    channel = {"B": 0, "G": 1, "R": 2}
+    out = np.empty_like(radiance)
+    for k, (y, x) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        c = channel[pattern[k]]
+        colour = radiance[y::2, x::2] ** (1.0 + 0.15 * (1 - c)) * SCENE_COLOUR_BGR[c]  # hue varies with shading
+        out[y::2, x::2] = colour * RAW_GAINS_BGR[c]
+    return out
+
+
+def vignetting_factor(size_px: int, strength: float) -> np.ndarray:
+    """The lens falloff: 1 at the centre, 1 - strength at the corners."""
+    yy, xx = np.mgrid[0:size_px, 0:size_px].astype(np.float32)
+    r2 = ((xx - (size_px - 1) / 2) ** 2 + (yy - (size_px - 1) / 2) ** 2) / (2 * (size_px / 2) ** 2)
+    return np.exp(math.log(1 - strength) * (VIGNETTING_SHAPE[0] * r2 + VIGNETTING_SHAPE[1] * r2**2)).astype(
+        np.float32)
+
+
+def defect_sites(spec: DescentSpec) -> list[tuple[int, int, bool]]:
+    """(y, x, hot) of each planted defect, away from the edges; hot ones stick high, the rest are dead."""
+    rng = np.random.default_rng(spec.seed + 3)
+    sites = rng.choice((spec.size_px - 8) ** 2, spec.hot_pixels, replace=False)
+    inner = spec.size_px - 8
+    return [(int(i // inner) + 4, int(i % inner) + 4, k % 2 == 0) for k, i in enumerate(sites)]
+
+
+def colour_test_image(size_px: int, seed: int = 0) -> np.ndarray:
+    """A BGR uint8 picture with natural (1/f) texture down to the pixel scale and slowly varying hue,
+    channels strongly correlated as in real scenes: the reference for demosaicing tests.
+
+    The descent terrain is too smooth at the pixel scale to tell demosaicing methods apart.
+    """
+    rng = np.random.default_rng(seed)
+
+    def octaves(finest_px: float) -> np.ndarray:
+        out = np.zeros((size_px, size_px), np.float32)
+        cells = 4
+        while size_px / cells >= finest_px:
+            noise = rng.standard_normal((cells, cells)).astype(np.float32)
+            out += cv2.resize(noise, (size_px, size_px), interpolation=cv2.INTER_CUBIC) * (size_px / cells) ** 0.25
+            cells *= 2
+        return out / out.std()
+
+    lightness, hue_a, hue_b = octaves(1.5), octaves(16), octaves(16)
+    bgr = np.dstack([lightness * (1 + 0.15 * hue_a) + 0.3 * hue_a, lightness,
+                     lightness * (1 + 0.15 * hue_b) + 0.3 * hue_b]) + 4
+    low, high = np.percentile(bgr, [0.5, 99.5])
+    return np.clip((bgr - low) / (high - low) * 235 + 10, 0, 255).astype(np.uint8)
+
+
 def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
     """Write the frames, `telemetry.csv` and `truth.json` into out_dir; return the truth."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -304,6 +366,8 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
     levels = math.ceil(math.log2(zoom * 1.6)) + 2
     terrain = Terrain(texture_px, largest_view_m * 3.0, levels, spec.seed)
     rng = np.random.default_rng(spec.seed + 2)
+    vignette = vignetting_factor(spec.size_px, spec.vignetting) if spec.vignetting else None
+    defects = defect_sites(spec) if spec.hot_pixels else []
     truth: list[FrameTruth] = []
     written: list[FrameTruth] = []
     for index, state in enumerate(states):
@@ -316,9 +380,17 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
             radiance = add_lander_leg(radiance)
         if index >= spec.frames - spec.dust_frames:
             radiance = add_dust(radiance, (index - (spec.frames - spec.dust_frames) + 1) / spec.dust_frames, rng)
-        radiance = radiance * state["gain"]
+        radiance = radiance * state["gain"] * (spec.step_gain if 0 <= spec.step_at <= index else 1.0)
+        if spec.vignetting:
+            radiance = radiance * vignette
+        if spec.bayer:
+            radiance = mosaic(radiance, spec.bayer)
+        samples = to_samples(radiance, spec.bits)
+        top = 2**spec.bits - 1
+        for y, x, hot in defects:
+            samples[y, x] = top if hot else 0
         name = frame_name(spec, index, when, rng)
-        cv2.imwrite(str(out_dir / name), to_samples(radiance, spec.bits))
+        cv2.imwrite(str(out_dir / name), samples)
         record = FrameTruth(
             file=name, index=index, time_s=when.timestamp(), time_utc=when.isoformat(),
             altitude_m=state["altitude_m"], camera_x_m=state["x_m"], camera_y_m=state["y_m"],
@@ -331,7 +403,8 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
         (out_dir / copy_name).write_bytes((out_dir / original.file).read_bytes())
         truth.append(FrameTruth(**{**asdict(original), "file": copy_name, "duplicate_of": original.file}))
     _write_telemetry(out_dir / "telemetry.csv", states)
-    summary = {"spec": asdict(spec), "frames": [asdict(t) for t in truth]}
+    summary = {"spec": asdict(spec), "frames": [asdict(t) for t in truth],
+               "defects": [{"y": y, "x": x, "hot": hot} for y, x, hot in defects]}
     (out_dir / "truth.json").write_text(json.dumps(summary, indent=1))
     return truth
 
@@ -363,13 +436,16 @@ def main() -> None:
     parser.add_argument("--format", default=defaults.image_format, choices=("png", "tif", "jpg", "bmp"))
     parser.add_argument("--occluder", action="store_true", help="a static lander leg and shadow in a corner")
     parser.add_argument("--dust-frames", type=int, default=0, help="blind the last N frames with plume dust")
+    parser.add_argument("--bayer", choices=("RGGB", "BGGR", "GRBG", "GBRG"), help="write Bayer mosaics")
+    parser.add_argument("--hot-pixels", type=int, default=0, help="plant N hot and dead pixels")
+    parser.add_argument("--vignetting", type=float, default=0.0, help="corner falloff, 0.4 = 40%% darker")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     args = parser.parse_args()
     spec = DescentSpec(frames=args.frames, size_px=args.size, bits=args.bits, flicker=args.flicker,
                        drop_every=args.drop_every, duplicates=args.duplicates,
                        coarse_clock=args.coarse_clock, name_style=args.name_style,
                        image_format=args.format, occluder=args.occluder, dust_frames=args.dust_frames,
-                       seed=args.seed)
+                       bayer=args.bayer, hot_pixels=args.hot_pixels, vignetting=args.vignetting, seed=args.seed)
     truth = generate(args.out_dir, spec)
     print(f"wrote {len(truth)} frames to {args.out_dir}")
 

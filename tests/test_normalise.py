@@ -1,13 +1,24 @@
-"""Bit depth, output size and fitting."""
+"""Normalisation stage by stage: bit depth, size, Bayer, defects, calibration, deflicker, contrast."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
+from conftest import decode_video, probe_video, psnr, run_cli
+from synthetic_descent import colour_test_image
 
+from descent.encode import find_ffmpeg
 from descent.errors import UsageError
+from descent.normalise.bayer import PATTERNS, demosaic, detect_mosaic, grey_world, parse_white_balance
+from descent.normalise.calibrate import estimate_vignetting, find_defects, flat_gain, vignetting_gain
+from descent.normalise.deflicker import brightness_log_ratio, deflicker_gains, high_frequency_rms
 from descent.normalise.size import SizeConfig, fit, output_size, parse_size
-from descent.normalise.tone import sample_histogram, tone_map_from_histogram
+from descent.normalise.tone import ToneMap, bits_used, local_contrast, sample_histogram, tone_map_from_histogram
 
 
 def test_tone_map_uses_the_range_the_sensor_really_uses() -> None:
@@ -51,3 +62,247 @@ def test_fit_keeps_aspect_and_centres() -> None:
     assert out[:24].max() == 0 and out[76:].max() == 0
     assert out[26:74].min() == 200
     assert fit(frame, 200, 100) is frame
+
+
+# --- Bayer -------------------------------------------------------------------------------------------
+
+
+def _mosaic_of(bgr: np.ndarray, pattern: str) -> np.ndarray:
+    channel = {"B": 0, "G": 1, "R": 2}
+    out = np.empty(bgr.shape[:2], bgr.dtype)
+    for k, (y, x) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        out[y::2, x::2] = bgr[y::2, x::2, channel[pattern[k]]]
+    return out
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_edge_aware_demosaic_recovers_the_colour_image(pattern: str) -> None:
+    # 512 px: this texture is scaled to the picture, so a smaller one is harder than real frames.
+    original = colour_test_image(512, seed=1)
+    restored = demosaic(_mosaic_of(original, pattern), pattern, "edge-aware")
+    inner = (slice(4, -4), slice(4, -4))  # the outermost pixels have neighbours on one side only
+    assert psnr(restored[inner], original[inner]) >= 35
+
+
+def test_demosaic_keeps_16_bits() -> None:
+    original = colour_test_image(64, seed=2).astype(np.uint16) * 64
+    restored = demosaic(_mosaic_of(original, "RGGB"), "RGGB", "edge-aware")
+    assert restored.dtype == np.uint16 and restored.max() > 255
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_auto_finds_the_pattern_of_mosaiced_descent_frames(make_descent, pattern: str) -> None:
+    folder, _ = make_descent(bayer=pattern, bits=12, frames=24)
+    frames = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(folder.glob("*.png"))[::3]]
+    assert detect_mosaic(frames).pattern == pattern
+
+
+def test_auto_says_none_on_grey_frames(make_descent) -> None:
+    # A low sun makes the texture strongly directional; that must not look like a mosaic.
+    for changes in ({}, {"bits": 12, "flicker": 0.1}, {"occluder": True, "seed": 4}):
+        folder, _ = make_descent(**changes)
+        frames = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(folder.glob("*.png"))[::3]]
+        guess = detect_mosaic(frames)
+        assert guess.pattern is None, guess
+
+
+def test_grey_world_over_the_sequence() -> None:
+    assert grey_world(np.array([50.0, 100.0, 80.0])) == (2.0, 1.0, 1.25)
+
+
+def test_white_balance_option_is_rgb() -> None:
+    assert parse_white_balance("1.9,1,1.4") == (1.4, 1.0, 1.9)  # returned in OpenCV's B, G, R order
+    with pytest.raises(UsageError, match="R,G,B"):
+        parse_white_balance("2,1")
+
+
+# --- defects, dark, flat, vignetting -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bayer", [None, "RGGB"])
+def test_planted_hot_and_dead_pixels_are_all_found(make_descent, bayer: str | None) -> None:
+    folder, truth = make_descent(hot_pixels=20, bits=12, frames=48, bayer=bayer)
+    frames = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(folder.glob("*.png"))[::2]]
+    found = find_defects(frames, stride=2 if bayer else 1)
+    planted = {(d["y"], d["x"]) for d in truth["defects"]}
+    assert set(zip(found.ys.tolist(), found.xs.tolist(), strict=True)) == planted  # all, and nothing else
+    repaired = found.repair(frames[5].copy())
+    for y, x in planted:
+        stride = 2 if bayer else 1
+        neighbours = frames[5][y - stride : y + stride + 1 : stride, x - stride : x + stride + 1 : stride].astype(int)
+        neighbours[1, 1] = neighbours[0, 0]  # the defect itself is no reference
+        assert neighbours.min() <= int(repaired[y, x]) <= neighbours.max()  # back among its own colour
+
+
+def test_no_defects_on_clean_frames(make_descent) -> None:
+    for changes in ({}, {"bits": 12, "flicker": 0.15}, {"occluder": True, "seed": 5},
+                    {"occluder": True, "flicker": 0.15, "seed": 6}, {"dust_frames": 12}):
+        folder, _ = make_descent(**changes)
+        frames = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(folder.glob("*.png"))[::2]]
+        assert len(find_defects(frames, stride=1)) == 0, changes
+
+
+def test_flat_gain_evens_each_colour_on_its_own() -> None:
+    flat = np.full((8, 8), 1000.0, np.float32)
+    flat[0::2, 0::2] = 500.0  # the red sites of a mosaic see half as much: colour, not vignetting
+    flat[:, 4:] *= 0.8  # the right half is shaded: that is what the flat corrects
+    gain = flat_gain(flat, None, stride=2)
+    corrected = flat * gain
+    for y in (0, 1):
+        for x in (0, 1):
+            assert np.ptp(corrected[y::2, x::2]) < 1e-3  # even within each colour
+    assert corrected[0, 0] != corrected[0, 1]  # but the colours keep their own level
+
+
+def test_vignetting_estimated_from_the_sequence(make_descent) -> None:
+    folder, _ = make_descent(vignetting=0.4, frames=48, size_px=128)
+    frames = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED).astype(np.float32) for p in sorted(folder.glob("*.png"))]
+    k2, k4 = estimate_vignetting(np.mean(frames, axis=0))
+    corner = float(np.exp(k2 + k4))  # falloff at r = 1
+    assert corner == pytest.approx(0.6, abs=0.06)
+    gain = vignetting_gain((128, 128), k2, k4)
+    assert gain[64, 64] == pytest.approx(1.0, abs=0.02) and gain[0, 0] == pytest.approx(1 / 0.6, rel=0.12)
+
+
+# --- bit depth, gamma, contrast -------------------------------------------------------------------------
+
+
+def test_bits_used_by_a_12_bit_camera() -> None:
+    frame = np.random.default_rng(1).integers(0, 4096, (64, 64)).astype(np.uint16)
+    assert bits_used(sample_histogram(frame)) == 12
+
+
+def test_gamma_brightens_midtones_only() -> None:
+    linear = ToneMap(black=0, white=1000).lut()
+    bright = ToneMap(black=0, white=1000, gamma=2.2).lut()
+    assert linear[0] == bright[0] == 0 and linear[1000] == bright[1000] == 255
+    assert bright[250] > linear[250] + 60
+
+
+def test_gain_is_folded_into_the_lookup() -> None:
+    tone = ToneMap(black=100, white=1100)
+    frame = np.full((4, 4), 600, np.uint16)
+    assert tone.apply(frame, (1.0,))[0, 0] == 128
+    assert tone.apply(frame, (1.5,))[0, 0] == 204  # 900 counts: (900 - 100) / 1000 of the range
+
+
+def test_local_contrast_lifts_flat_ground() -> None:
+    flat = (120 + 6 * colour_test_image(128, seed=3)[:, :, 1].astype(np.float32) / 255).astype(np.uint8)
+    assert local_contrast(flat).std() > 1.5 * flat.std()
+
+
+# --- deflicker ------------------------------------------------------------------------------------------
+
+
+def _high_frequency_rms(values: np.ndarray) -> float:
+    return high_frequency_rms(values, period_frames=10)  # 1 s at 10 frames a second
+
+
+def _flickering_exposure(n: int, seed: int, *, step_at: int = -1, step: float = 0.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    trend = 0.3 * np.sin(np.linspace(0, 2, n))  # a slow, real change: the crater floor, the dust
+    flicker = rng.normal(0, 0.12, n)  # gain jumps of 10 to 20% frame to frame
+    steps = np.where(np.arange(n) >= step_at, step, 0.0) if step_at >= 0 else 0.0
+    return trend + flicker + steps
+
+
+def test_deflicker_removes_flicker_and_keeps_the_slow_change() -> None:
+    exposure = _flickering_exposure(300, seed=1)
+    ratios = [None, *np.diff(exposure).tolist()]
+    gains, steps = deflicker_gains(ratios, period_frames=20)
+    out = exposure + np.log(gains)
+    assert _high_frequency_rms(out) < _high_frequency_rms(exposure) / 10
+    trend = 0.3 * np.sin(np.linspace(0, 2, 300))
+    assert np.ptp(out - trend - (out - trend).mean()) < 0.12  # the slow change survives
+    assert steps == []
+
+
+def test_deflicker_follows_a_real_step_without_ramping() -> None:
+    exposure = _flickering_exposure(300, seed=2, step_at=150, step=np.log(0.6))
+    gains, steps = deflicker_gains([None, *np.diff(exposure).tolist()], period_frames=20)
+    assert steps == [150]
+    out = exposure + np.log(gains)
+    # Against the true exposure without flicker (the slow trend and the step), the output is one
+    # constant: the step is kept whole.
+    residual = out - (0.3 * np.sin(np.linspace(0, 2, 300)) + np.where(np.arange(300) >= 150, np.log(0.6), 0.0))
+    before, after = np.median(residual[110:140]), np.median(residual[160:190])
+    assert after == pytest.approx(before, abs=0.05)
+    # No ramp: the frames just before the step are still at the old level (a look-ahead filter would
+    # have started down), and from the second frame after it the new level holds.
+    assert np.mean(residual[143:149]) == pytest.approx(before, abs=0.05)
+    assert np.mean(residual[152:158]) == pytest.approx(after, abs=0.05)
+    for side in (slice(0, 150), slice(150, 300)):  # the step itself is meant to stay
+        assert _high_frequency_rms(out[side]) < _high_frequency_rms(exposure[side]) / 10
+
+
+def test_brightness_ratio_on_shared_ground_ignores_new_dark_ground() -> None:
+    before = colour_test_image(128, seed=4)[:, :, 1]
+    after = (before.astype(np.float32) * 1.2).clip(0, 255).astype(np.uint8)
+    after[:, 100:] = 10  # dark ground coming into view: not shared, not flicker
+    shared = np.zeros(before.shape, bool)
+    shared[:, :100] = True
+    assert brightness_log_ratio(before, after, shared) == pytest.approx(np.log(1.2), abs=0.02)
+
+
+# --- end to end ---------------------------------------------------------------------------------------
+
+
+def _output_log_brightness(video: np.ndarray) -> np.ndarray:
+    centre = video[:, video.shape[1] // 4 : -video.shape[1] // 4, video.shape[2] // 4 : -video.shape[2] // 4]
+    return np.log(centre.reshape(len(video), -1).mean(axis=1))
+
+
+@pytest.mark.slow
+def test_build_deflickers_and_keeps_a_lasting_step(make_descent, tmp_path: Path) -> None:
+    # 12% gain noise frame to frame, and the exposure drops by 40% for good at frame 70 of 120. The same
+    # descent without flicker (same terrain, flight and step) is the reference: what the output differs
+    # from it by is the flicker left, whatever the scene's own brightness does.
+    spec = {"frames": 120, "step_at": 70, "step_gain": 0.6, "hover_fraction": 0.3}
+    steady, _ = make_descent(**spec)
+    flickering, truth = make_descent(**spec, flicker=0.12)
+    ordered = sorted(truth["frames"], key=lambda f: f["time_s"])
+    # One camera path for all three builds, measured on the flickering frames (their brightness ratios
+    # are what deflicker reads), so that the crops match exactly.
+    motion, reference_motion = tmp_path / "motion.json", tmp_path / "reference_motion.json"
+    brightness = {}
+    for name, folder, mode, motion_file in (("on", flickering, "on", motion), ("off", flickering, "off", motion),
+                                            ("reference", steady, "off", reference_motion)):
+        if name == "reference":
+            reference_motion.write_text(motion.read_text().replace(str(flickering), str(steady)))
+        out = tmp_path / f"{name}.mp4"
+        result = run_cli("build", folder, "-o", out, "--deflicker", mode, "--json", "--border", "black",
+                         "--motion", motion_file)
+        assert result.returncode == 0, result.stderr
+        brightness[name] = _output_log_brightness(decode_video(out, width=128, height=128))
+        if name == "on":
+            summary = json.loads(result.stdout)
+    left = brightness["on"] - brightness["reference"]
+    raw = brightness["off"] - brightness["reference"]
+    assert high_frequency_rms(left, period_frames=10) < high_frequency_rms(raw, period_frames=10) / 10
+    step_file = Path(summary["deflicker"]["steps_kept"][0]).name
+    assert abs([f["file"] for f in ordered].index(step_file) - 70) <= 2  # the step is found where it is
+    assert np.ptp(left - np.median(left)) < 0.25  # no lasting offset: the step is kept, not corrected away
+
+
+@pytest.mark.slow
+def test_build_demosaics_a_bayer_descent_into_balanced_colour(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent(bayer="GRBG", bits=12, frames=24, hot_pixels=6)
+    inspect = run_cli("inspect", folder, "--json")
+    assert inspect.returncode == 0, inspect.stderr
+    found = json.loads(inspect.stdout)
+    assert found["bits_used"] == 12 and found["normalisation"]["bayer"] == "GRBG"
+    assert found["normalisation"]["bayer_source"] == "detected" and found["normalisation"]["defects"] == 6
+    out = tmp_path / "colour.mp4"
+    result = run_cli("build", folder, "-o", out, "--stabilise", "off", "--deflicker", "off", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "yuv420p" in probe_video(out)["text"]
+    rgb = subprocess.run([find_ffmpeg(), "-v", "error", "-i", str(out), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"],
+                         capture_output=True, check=True).stdout
+    frames = np.frombuffer(rgb, np.uint8).reshape(-1, 128, 128, 3).astype(np.float64)
+    means = frames.mean(axis=(0, 1, 2))
+    assert np.ptp(means) < 0.06 * means.mean()  # grey world over the sequence: no colour cast left
+    hue = frames[..., 0] - frames[..., 2]
+    assert hue.std() > 2  # but colour: the scene's red and blue differ with the shading
+    stripes = np.abs(np.diff(frames[:, :, :, 1], axis=2))[:, :, ::2].mean() / np.abs(
+        np.diff(frames[:, :, :, 1], axis=2))[:, :, 1::2].mean()
+    assert 0.8 < stripes < 1.25  # no 2x2 mosaic pattern left in the picture

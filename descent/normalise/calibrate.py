@@ -17,6 +17,8 @@ from descent.errors import UsageError
 DEFECT_SIGMAS = 8.0  # a pixel this many noise levels off its neighbours' median is suspect in a frame
 DEFECT_SHARE = 0.75  # ... and a defect if it is suspect, the same way, in this share of the sampled frames
 MIN_DEFECT_FRAMES = 4
+STATIC_VARIATION = 0.03  # a neighbourhood varying less than 3% over the sample (exposure aside) does not move
+FOLLOWS_SCENE = 0.5  # a pixel whose correlation with its neighbourhood over the sample reaches this follows it
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,35 +41,56 @@ class Defects:
         return pixels
 
 
-def _same_colour_residual(frame: np.ndarray, stride: int) -> np.ndarray:
-    """Each pixel minus the median of its 3x3 same-colour neighbourhood, in counts."""
+def _same_colour_median(frame: np.ndarray, stride: int) -> np.ndarray:
+    """The median of each pixel's 3x3 same-colour neighbourhood (float32)."""
     planes = frame.astype(np.float32)
     out = np.empty_like(planes)
     for y in range(stride):
         for x in range(stride):
-            plane = np.ascontiguousarray(planes[y::stride, x::stride])
-            out[y::stride, x::stride] = plane - cv2.medianBlur(plane, 3)
+            out[y::stride, x::stride] = cv2.medianBlur(np.ascontiguousarray(planes[y::stride, x::stride]), 3)
     return out
 
 
 def find_defects(samples: list[np.ndarray], *, stride: int) -> Defects:
-    """Hot, dead and stuck pixels: off their neighbours in the same direction in most sampled frames.
+    """Hot, dead and stuck pixels: pixels that never follow the scene.
 
-    The scene moves under the camera, so a bright rock sits on a given pixel in one or two frames
-    of a sample spread over the descent; a hot pixel sits there in all of them.
+    A candidate is off its same-colour neighbours in the same direction in most sampled frames: the
+    scene moves under the camera, so a bright rock sits on a given pixel in one or two frames of a
+    sample spread over the descent, while a hot pixel sits there in all of them. A candidate is a
+    defect if its value does not follow its neighbourhood from frame to frame. The corner of a
+    lander's shadow is persistently darker than its neighbours too, but it brightens and darkens
+    with them. Where the neighbourhood itself never changes (the lander leg), nothing can be judged,
+    and it is left alone. A hot pixel that adds a constant to the scene follows it; a --dark frame
+    removes those.
     """
     empty = Defects(*(np.zeros(0, np.intp),) * 2, *(np.zeros((0, 8), np.intp),) * 2)
     if len(samples) < MIN_DEFECT_FRAMES or samples[0].ndim != 2:
         return empty
     high = np.zeros(samples[0].shape, np.int32)
     low = np.zeros_like(high)
+    medians: list[np.ndarray] = []
+    levels: list[float] = []
     for frame in samples:
-        residual = _same_colour_residual(frame, stride)
+        median = _same_colour_median(frame, stride)
+        residual = frame.astype(np.float32) - median
         noise = 1.4826 * float(np.median(np.abs(residual[::3, ::3]))) + 1e-3
         high += residual > DEFECT_SIGMAS * noise
         low += residual < -DEFECT_SIGMAS * noise
+        medians.append(median)
+        levels.append(max(float(median.mean()), 1e-3))
     needed = DEFECT_SHARE * len(samples)
     ys, xs = np.nonzero((high >= needed) | (low >= needed))
+    exposure = np.array(levels)[:, None]  # divided out, so that flicker alone makes nothing correlate
+    around = np.stack([m[ys, xs] for m in medians]) / exposure  # candidates' neighbourhoods, sample by sample
+    own = np.stack([f[ys, xs].astype(np.float32) for f in samples]) / exposure
+    moving = around.std(axis=0) > STATIC_VARIATION * np.maximum(around.mean(axis=0), 1e-3)
+    ys, xs = ys[moving], xs[moving]
+    own, around = own[:, moving], around[:, moving]
+    own_dev, around_dev = own - own.mean(axis=0), around - around.mean(axis=0)
+    spread = np.sqrt((own_dev**2).sum(axis=0) * (around_dev**2).sum(axis=0))
+    correlation = np.where(spread > 0, (own_dev * around_dev).sum(axis=0) / np.maximum(spread, 1e-12), 0.0)
+    stuck = correlation < FOLLOWS_SCENE
+    ys, xs = ys[stuck], xs[stuck]
     if len(ys) == 0:
         return empty
     return Defects(ys, xs, *_neighbours(ys, xs, samples[0].shape, stride))

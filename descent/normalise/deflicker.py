@@ -101,8 +101,32 @@ def find_steps(chain: np.ndarray, half_window: int) -> list[int]:
         if scores[j] < STEP_SIGMAS:
             break
         if all(abs(int(j) - s) >= half_window for s in steps):
-            steps.append(int(j))
+            steps.append(_refine_step(chain, int(j), half_window))
     return sorted(steps)
+
+
+def _refine_step(chain: np.ndarray, near: int, half_window: int) -> int:
+    """The boundary within two frames of `near` that best splits its surroundings into two levels.
+
+    The median test can land a frame late when the frames at the step flicker; a step placed late
+    leaves a frame of the new level at the end of the old segment, whose smoothing then ramps.
+    """
+    lo, hi = max(1, near - 2), min(len(chain) - 1, near + 2)
+    start, end = max(0, near - half_window - 2), min(len(chain), near + half_window + 2)
+
+    def cost(b: int) -> float:
+        left, right = chain[start:b], chain[b:end]
+        return float(np.abs(left - np.median(left)).sum() + np.abs(right - np.median(right)).sum())
+
+    return min(range(lo, hi + 1), key=cost)
+
+
+def high_frequency_rms(values: np.ndarray, *, period_frames: int) -> float:
+    """RMS of what a centred moving average over `period_frames` does not explain: the flicker metric
+    of the tests and of scripts/bench_normalise.py (on log brightness)."""
+    kernel = np.ones(period_frames) / period_frames
+    padded = np.pad(values, (period_frames // 2, period_frames - 1 - period_frames // 2), mode="edge")
+    return float(np.sqrt(np.mean((values - np.convolve(padded, kernel, mode="valid")) ** 2)))
 
 
 def deflicker_gains(log_ratios: list[float | None], *, period_frames: float) -> tuple[np.ndarray, list[int]]:
