@@ -240,7 +240,7 @@ def build(
     deflicker: Annotated[OnOff, typer.Option("--deflicker", help="Even out exposure jumps between frames; lasting "
                                              "changes are kept.")] = OnOff.ON,
     deflicker_period: Annotated[float, typer.Option("--deflicker-period", help="Seconds: exposure changes faster "
-                                                    "than this are flicker.", min=0.05)] = 2.0,
+                                                    "than this are flicker; lasting steps are kept.", min=0.05)] = 3.0,
     defects: Annotated[OnOff, typer.Option("--defects", help="Find hot and dead pixels from the sequence and "
                                            "repair them.")] = OnOff.ON,
     dark: Annotated[Path | None, typer.Option("--dark", help="Dark frame (same camera settings, lens capped) to "

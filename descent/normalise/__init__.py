@@ -52,7 +52,7 @@ class NormaliseConfig:
     white_balance: tuple[float, float, float] | None = None  # B, G, R gains; None: grey world over the sequence
     gamma: float = 1.0
     deflicker: bool = True
-    deflicker_period_s: float = 2.0  # exposure changes faster than this are flicker
+    deflicker_period_s: float = 3.0  # exposure changes faster than this are flicker (lasting steps are kept)
     defects: bool = True
     dark: Path | None = None
     flat: Path | None = None

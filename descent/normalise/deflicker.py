@@ -28,7 +28,12 @@ MIN_SHARED_PIXELS = 500
 
 
 def brightness_log_ratio(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None) -> float | None:
-    """log(after / before) on pixels both see well: the median of per-pixel log ratios.
+    """log(after / before) on pixels both see well: the ratio of their sums, outliers trimmed.
+
+    The trim (per-pixel log ratios beyond 2.5 median absolute deviations of their median) drops
+    pixels that do not share the change: a moving shadow, a mismatched edge. Of the rest, the ratio
+    of sums is what the frame's brightness follows when a gain is applied; a mean or median of
+    per-pixel ratios is not, because cameras add a black offset that their gain does not scale.
 
     `before` and `after` are aligned 8-bit grey pictures of the same ground; `valid` marks pixels
     that both cover and that are not masked. None when too few pixels qualify.
@@ -38,8 +43,12 @@ def brightness_log_ratio(before: np.ndarray, after: np.ndarray, valid: np.ndarra
         usable &= valid
     if int(usable.sum()) < MIN_SHARED_PIXELS:
         return None
-    ratios = np.log(after[usable].astype(np.float32)) - np.log(before[usable].astype(np.float32))
-    return float(np.median(ratios))
+    old, new = before[usable].astype(np.float32), after[usable].astype(np.float32)
+    ratios = np.log(new) - np.log(old)
+    centre = float(np.median(ratios))
+    spread = 1.4826 * float(np.median(np.abs(ratios - centre))) + 1e-6
+    kept = np.abs(ratios - centre) <= 2.5 * spread
+    return float(np.log(new[kept].sum() / old[kept].sum()))
 
 
 def global_log_ratio(before: np.ndarray, after: np.ndarray, mask: np.ndarray | None) -> float | None:
@@ -106,12 +115,14 @@ def find_steps(chain: np.ndarray, half_window: int) -> list[int]:
 
 
 def _refine_step(chain: np.ndarray, near: int, half_window: int) -> int:
-    """The boundary within two frames of `near` that best splits its surroundings into two levels.
+    """The boundary near `near` that best splits its surroundings into two levels (least absolute deviations).
 
-    The median test can land a frame late when the frames at the step flicker; a step placed late
-    leaves a frame of the new level at the end of the old segment, whose smoothing then ramps.
+    The median test can land a few frames off when the frames at the step flicker; a step placed
+    late or early leaves frames of one level at the end of the other's segment, whose smoothing then
+    ramps towards them.
     """
-    lo, hi = max(1, near - 2), min(len(chain) - 1, near + 2)
+    reach = max(2, half_window // 3)
+    lo, hi = max(1, near - reach), min(len(chain) - 1, near + reach)
     start, end = max(0, near - half_window - 2), min(len(chain), near + half_window + 2)
 
     def cost(b: int) -> float:
