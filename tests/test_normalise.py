@@ -306,3 +306,13 @@ def test_build_demosaics_a_bayer_descent_into_balanced_colour(make_descent, tmp_
     stripes = np.abs(np.diff(frames[:, :, :, 1], axis=2))[:, :, ::2].mean() / np.abs(
         np.diff(frames[:, :, :, 1], axis=2))[:, :, 1::2].mean()
     assert 0.8 < stripes < 1.25  # no 2x2 mosaic pattern left in the picture
+
+
+def test_a_clean_drift_is_no_step_and_a_clean_step_is_exact() -> None:
+    # Without flicker the noise estimate is tiny: a drift must not read as steps, a step must land exactly.
+    drift = 0.5 * np.sin(np.linspace(0, 3, 300)) + np.random.default_rng(1).normal(0, 0.002, 300)
+    assert deflicker_gains([None, *np.diff(drift).tolist()], period_frames=30)[1] == []
+    stepped = drift + np.where(np.arange(300) >= 150, np.log(0.6), 0.0)
+    gains, steps = deflicker_gains([None, *np.diff(stepped).tolist()], period_frames=30)
+    assert steps == [150]
+    assert np.abs(np.log(gains)).max() < 0.01  # nothing to correct in a clean sequence

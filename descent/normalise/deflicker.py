@@ -24,6 +24,7 @@ import numpy as np
 from descent.smoothing import smoothness_for, whittaker
 
 STEP_SIGMAS = 5.0  # a step must stand out from the flicker by this many standard errors
+MIN_STEP = 0.05  # ... and change the exposure by 5% at least: smaller ones are smoothed like flicker
 MIN_SHARED_PIXELS = 500
 
 
@@ -92,19 +93,28 @@ def exposure_chain(log_ratios: list[float | None]) -> np.ndarray:
 
 
 def find_steps(chain: np.ndarray, half_window: int) -> list[int]:
-    """Frames where a lasting change starts: the chain's median after differs from its median before."""
+    """Frames where a lasting change starts.
+
+    At each frame, the median of the chain over the frames after it is compared with the median over
+    the frames before it. A step stands out from the flicker, changes the exposure by MIN_STEP at
+    least, and is the same seen from twice as far, where a steady drift would have doubled: a drift
+    is smoothed, however clean the data.
+    """
     n = len(chain)
     if n < 2 * 3:
         return []
-    noise = 1.4826 * float(np.median(np.abs(np.diff(chain) - np.median(np.diff(chain))))) / np.sqrt(2)
-    if noise <= 0:
-        return []
+    steps_between = np.diff(chain)
+    noise = 1.4826 * float(np.median(np.abs(steps_between - np.median(steps_between)))) / np.sqrt(2)
     scores = np.zeros(n)
     for j in range(3, n - 2):
         k = min(half_window, j, n - j)
-        before, after = np.median(chain[j - k : j]), np.median(chain[j : j + k])
-        standard_error = 1.2533 * noise * np.sqrt(2.0 / k)  # of a difference of two medians of k samples
-        scores[j] = abs(after - before) / standard_error
+        change = _median_change(chain, j, k)
+        if abs(change) < MIN_STEP:
+            continue
+        if _is_drift(chain, j, k, change, reach=min(2 * half_window, j, n - j)):
+            continue
+        standard_error = 1.2533 * noise * np.sqrt(2.0 / k) + 1e-9  # of a difference of two medians of k samples
+        scores[j] = abs(change) / standard_error
     steps: list[int] = []
     for j in np.argsort(-scores):
         if scores[j] < STEP_SIGMAS:
@@ -114,6 +124,25 @@ def find_steps(chain: np.ndarray, half_window: int) -> list[int]:
     return sorted(steps)
 
 
+def _median_change(chain: np.ndarray, j: int, k: int) -> float:
+    return float(np.median(chain[j : j + k]) - np.median(chain[j - k : j]))
+
+
+def _is_drift(chain: np.ndarray, j: int, k: int, change: float, *, reach: int) -> bool:
+    """Whether the change at j grows in proportion to the distance it is seen from, as a drift does.
+
+    Seen from w frames instead of k, a step's change stays the same and a drift's is w / k times
+    larger: the change is called a drift when it is nearer the second. Twice as far where the chain
+    reaches; half as far near its ends.
+    """
+    w = 2 * k if reach >= 2 * k else max(3, k // 2)
+    if w == k:
+        return False
+    growth = abs(_median_change(chain, j, w)) / abs(change)
+    midpoint = (1 + w / k) / 2
+    return growth > midpoint if w > k else growth < midpoint
+
+
 def _refine_step(chain: np.ndarray, near: int, half_window: int) -> int:
     """The boundary near `near` that best splits its surroundings into two levels (least absolute deviations).
 
@@ -121,7 +150,7 @@ def _refine_step(chain: np.ndarray, near: int, half_window: int) -> int:
     late or early leaves frames of one level at the end of the other's segment, whose smoothing then
     ramps towards them.
     """
-    reach = max(2, half_window // 3)
+    reach = half_window // 2 + 1  # the median test scores a clean step alike over half a window
     lo, hi = max(1, near - reach), min(len(chain) - 1, near + reach)
     start, end = max(0, near - half_window - 2), min(len(chain), near + half_window + 2)
 
