@@ -29,9 +29,10 @@ demo: $(STAMP)  ## generate a synthetic descent and build landing.mp4 from it
 	$(BIN)/python scripts/synthetic_descent.py $(DEMO_DIR)/frames --frames 300 --size 512 --flicker 0.03 --drop-every 40
 	$(BIN)/descent build $(DEMO_DIR)/frames -o landing.mp4 --overwrite --report $(DEMO_DIR)/report.json
 
-bench: $(STAMP)  ## timings and quality against ffmpeg and vid.stab (prints ratios; never fails)
+bench: $(STAMP)  ## timings and quality against ffmpeg, vid.stab and ffmpeg deflicker (prints ratios; never fails)
 	$(BIN)/python scripts/bench_build.py
 	$(BIN)/python scripts/bench_stabilise.py
+	$(BIN)/python scripts/bench_normalise.py
 
 clean:  ## remove the virtual environment, demo output and caches
 	rm -rf $(VENV) $(DEMO_DIR) landing.mp4 .pytest_cache .mypy_cache .ruff_cache *.egg-info

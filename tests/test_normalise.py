@@ -316,3 +316,36 @@ def test_a_clean_drift_is_no_step_and_a_clean_step_is_exact() -> None:
     gains, steps = deflicker_gains([None, *np.diff(stepped).tolist()], period_frames=30)
     assert steps == [150]
     assert np.abs(np.log(gains)).max() < 0.01  # nothing to correct in a clean sequence
+
+
+@pytest.mark.slow
+def test_dark_and_flat_frames_recover_the_scene(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent(bits=12, frames=16)
+    yy, xx = np.mgrid[0:128, 0:128]
+    dark = (300 + 40 * np.sin(xx / 5.0)).astype(np.uint16)  # fixed-pattern offset
+    flat = (3000 * (1 - 0.35 * ((xx - 64) ** 2 + (yy - 64) ** 2) / 64**2 / 2)).astype(np.uint16)  # lens falloff
+    cv2.imwrite(str(tmp_path / "dark.png"), dark)
+    cv2.imwrite(str(tmp_path / "flat.png"), (flat + dark).astype(np.uint16))  # a flat is taken with the dark in it
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for png in folder.glob("*.png"):
+        clean = cv2.imread(str(png), cv2.IMREAD_UNCHANGED).astype(np.float64)
+        cv2.imwrite(str(raw / png.name), np.clip(clean * flat / flat.mean() + dark, 0, 65535).astype(np.uint16))
+    common = ["--stabilise", "off", "--deflicker", "off", "--defects", "off", "-q"]
+    assert run_cli("build", folder, "-o", tmp_path / "clean.mp4", *common).returncode == 0
+    result = run_cli("build", raw, "-o", tmp_path / "calibrated.mp4", "--dark", tmp_path / "dark.png",
+                     "--flat", tmp_path / "flat.png", *common)
+    assert result.returncode == 0, result.stderr
+    assert run_cli("build", raw, "-o", tmp_path / "raw.mp4", *common).returncode == 0
+    clean = decode_video(tmp_path / "clean.mp4", width=128, height=128)
+    calibrated = decode_video(tmp_path / "calibrated.mp4", width=128, height=128)
+    uncalibrated = decode_video(tmp_path / "raw.mp4", width=128, height=128)
+    assert psnr(calibrated, clean) > 30
+    assert psnr(calibrated, clean) > psnr(uncalibrated, clean) + 6
+
+    wrong = tmp_path / "small_dark.png"
+    cv2.imwrite(str(wrong), dark[:64, :64])
+    refused = run_cli("build", raw, "-o", tmp_path / "x.mp4", "--dark", wrong, *common)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert str(wrong) in refused.stderr and "64x64" in refused.stderr and "128x128" in refused.stderr
+    assert not (tmp_path / "x.mp4").exists()
