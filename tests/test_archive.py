@@ -227,3 +227,41 @@ def test_build_from_archive(make_descent, tmp_path: Path, layout: str, sample: S
     if sample.bits == 8:
         assert psnr(video[0], first) > 30
     shutil.rmtree(archive)
+
+
+@pytest.mark.parametrize("storage", ["BAND_SEQUENTIAL", "LINE_INTERLEAVED", "SAMPLE_INTERLEAVED"])
+def test_pds3_band_storage_and_byte_pointer(tmp_path: Path, storage: str) -> None:
+    bgr = _frame(6, (8, 10, 3))
+    rgb = bgr[:, :, ::-1]
+    body = {"BAND_SEQUENTIAL": rgb.transpose(2, 0, 1), "LINE_INTERLEAVED": rgb.transpose(0, 2, 1),
+            "SAMPLE_INTERLEAVED": rgb}[storage]
+    label = (f"PDS_VERSION_ID = PDS3\r\nRECORD_BYTES = 100\r\n^IMAGE = 513 <BYTES>\r\nINSTRUMENT_ID = TCAM\r\n"
+             f"START_TIME = 2019-01-03T02:20:09.250Z\r\nOBJECT = IMAGE\r\n LINES = 8\r\n LINE_SAMPLES = 10\r\n"
+             f" SAMPLE_TYPE = UNSIGNED_INTEGER\r\n SAMPLE_BITS = 8\r\n BANDS = 3\r\n BAND_STORAGE_TYPE = {storage}\r\n"
+             "END_OBJECT = IMAGE\r\nEND\r\n").encode()
+    path = tmp_path / "tcam.2C"
+    assert len(label) < 512
+    path.write_bytes(label.ljust(512, b" ") + np.ascontiguousarray(body).tobytes())  # byte 513 counts from 1
+    (info,) = _probe_all(tmp_path)
+    assert info.layout.offset == 512 and info.label.start_time_s == pytest.approx(T0 + 0.25)
+    np.testing.assert_array_equal(read_pixels(info), bgr)
+
+
+def test_spacecraft_clock_orders_when_labels_have_no_utc(tmp_path: Path) -> None:
+    clocks = [666952780.8, 666952774.0, 666952777.4]
+    for k, clock in enumerate(clocks):
+        write_pds3_attached(tmp_path / f"frame_{k}.IMG", _frame(k), sample=Sample(8), time_s=None, clock_s=clock)
+    timed = assign_times(_probe_all(tmp_path), TimeOptions())
+    assert timed.source is TimeSource.LABEL and not timed.times_are_utc  # relative clock time, no SPICE needed
+    assert sorted(f.time_s for f in timed.frames) == pytest.approx(sorted(clocks))
+
+
+def test_inspect_reports_the_bits_the_label_says(tmp_path: Path) -> None:
+    for k in range(3):  # 10-bit data in 16-bit words; one noisy sample reaches bit 11 in the file
+        pixels = _frame(k, top=1023)
+        pixels[0, 0] = 2047 if k == 1 else pixels[0, 0]
+        write_pds3_attached(tmp_path / f"{mars2020_name(666952774 + k, k)}.IMG", pixels,
+                            sample=Sample(16, big_endian=False), time_s=T0 + k, clock_s=None, bit_mask=1023)
+    result = run_cli("inspect", tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["bits_used"] == 10

@@ -164,7 +164,8 @@ def _pointer(pointer: Any, label: dict[str, Any], label_path: Path, data_path: P
         raise FrameReadError(label_path, "the PDS3 label has no ^IMAGE pointer")
     name: str | None = None
     position: Any = pointer
-    if isinstance(pointer, (list, tuple)):
+    is_quantity = hasattr(pointer, "units")  # `301 <BYTES>`: pvl's Quantity is a namedtuple, not a (file, n) pair
+    if isinstance(pointer, (list, tuple)) and not is_quantity:
         name, position = str(pointer[0]), (pointer[1] if len(pointer) > 1 else 1)
     elif isinstance(pointer, str):
         name, position = pointer, 1
