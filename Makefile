@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean help
+.PHONY: install test lint demo bench approve clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ bench: $(STAMP)  ## timings and quality against ffmpeg, vid.stab and ffmpeg defl
 	$(BIN)/python scripts/bench_build.py
 	$(BIN)/python scripts/bench_stabilise.py
 	$(BIN)/python scripts/bench_normalise.py
+
+approve:  ## accept the HUD images the tests rendered (tests/golden/*.received.png) as the new golden images
+	@for f in tests/golden/*.received.png; do [ -e "$$f" ] || continue; mv "$$f" "$${f%.received.png}.png"; echo "approved $${f%.received.png}.png"; done
 
 clean:  ## remove the virtual environment, demo output and caches
 	rm -rf $(VENV) $(DEMO_DIR) landing.mp4 .pytest_cache .mypy_cache .ruff_cache *.egg-info

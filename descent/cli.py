@@ -54,6 +54,24 @@ class DemosaicChoice(Enum):
     BILINEAR = "bilinear"
 
 
+class HudPosition(Enum):
+    BOTTOM_LEFT = "bottom-left"
+    BOTTOM_RIGHT = "bottom-right"
+    TOP_LEFT = "top-left"
+    TOP_RIGHT = "top-right"
+
+
+class UnitsChoice(Enum):
+    METRIC = "metric"
+    IMPERIAL = "imperial"
+
+
+class AltitudeUnit(Enum):
+    M = "m"
+    KM = "km"
+    FT = "ft"
+
+
 class StabiliseChoice(Enum):
     LOCK = "lock"
     SMOOTH = "smooth"
@@ -88,6 +106,19 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print a machine-readable 
 Report = Annotated[Path | None, typer.Option("--report", help="Write the summary and the ordered frame list as JSON.",
                                              show_default=False)]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
+TimeColumn = Annotated[str | None, typer.Option("--time-column", help="The telemetry's time column (default: "
+                                                "the first named time, timestamp, utc, t ...).", show_default=False)]
+TimeFormat = Annotated[str | None, typer.Option(
+    "--time-format", help="How telemetry times are written, as a strftime format ('%y%m%d%H%M%S.%f'), or "
+    "'countdown' for seconds before touchdown or impact (default: ISO 8601, Unix epoch or seconds from the first "
+    "frame, detected).", show_default=False)]
+AltColumn = Annotated[str | None, typer.Option("--alt-column", help="The telemetry's altitude column (default: the "
+                                               "first named altitude, alt, height, agl, range ...).",
+                                               show_default=False)]
+AltUnit = Annotated[AltitudeUnit | None, typer.Option("--alt-unit", help="Unit of the altitude column (default: from "
+                                                      "its name, like alt_ft, else m).", show_default=False)]
+TimeOffset = Annotated[float, typer.Option("--time-offset", help="Seconds added to telemetry times (signed, "
+                                           "sub-second): when the log runs behind the camera.")]
 Bayer = Annotated[str, typer.Option("--bayer", help="Colour filter mosaic: auto (the label's CFA, else detected from "
                                     "the 2x2 pattern), none, RGGB, BGGR, GRBG or GBRG.")]
 
@@ -251,6 +282,29 @@ def build(
                                              "undo it.")] = False,
     contrast: Annotated[bool, typer.Option("--contrast", help="Local contrast (CLAHE) for flat, hazy "
                                            "ground.")] = False,
+    telemetry: Annotated[Path | None, typer.Option(
+        "--telemetry", help="Altitude log (CSV, TSV or JSON lines) for the HUD and the data track; check it first "
+        "with 'descent telemetry'.", show_default=False)] = None,
+    time_column: TimeColumn = None,
+    time_format: TimeFormat = None,
+    alt_column: AltColumn = None,
+    alt_unit: AltUnit = None,
+    time_offset: TimeOffset = 0.0,
+    altitude_at: Annotated[list[str] | None, typer.Option(
+        "--altitude-at", help="A known altitude, TIME=ALTITUDE (02:26:00=1900, +12.5=2.4km): the altitude of every "
+        "frame is estimated from the images' scale. Repeat to anchor more points.", show_default=False)] = None,
+    hud: Annotated[bool, typer.Option("--hud/--no-hud", help="Burn the altitude HUD into the video.")] = True,
+    hud_position: Annotated[HudPosition, typer.Option("--hud-position", help="Corner of the HUD.")] = (
+        HudPosition.BOTTOM_LEFT),
+    units: Annotated[UnitsChoice, typer.Option("--units", help="metric (km above 1 km, m below) or imperial "
+                                               "(ft).")] = UnitsChoice.METRIC,
+    mark_site: Annotated[bool, typer.Option("--mark-site", help="A reticle on the landing site in every "
+                                            "frame.")] = False,
+    telemetry_out: Annotated[Path | None, typer.Option("--telemetry-out", help="CSV of the exact values drawn on "
+                                                       "each output frame.", show_default=False)] = None,
+    overlay_only: Annotated[Path | None, typer.Option("--overlay-only", help="Also write the HUD alone with "
+                                                      "transparency (ProRes 4444 .mov) for an editor.",
+                                                      show_default=False)] = None,
     strict: Strict = False,
     workers: Workers = 0,
     quiet: Quiet = False,
@@ -273,14 +327,20 @@ def build(
       descent build pcam/ -o colour.mp4 --bayer RGGB --gamma 2.2 --dark dark.png
 
       descent build CE4_LCAM/ -o change4.mp4 --deflicker off
+
+      descent build frames/ -o landing.mp4 --telemetry altitude.csv --mark-site
+
+      descent build frames/ -o landing.mp4 --altitude-at 02:26:00=1900 --telemetry-out values.csv
     """
 
     def action() -> None:
+        from descent.altitude import AltitudeConfig
         from descent.encode import EncodeConfig
         from descent.normalise import NormaliseConfig
         from descent.normalise.bayer import parse_pattern, parse_white_balance
         from descent.normalise.size import SizeConfig, parse_size
         from descent.order import TimingConfig
+        from descent.overlay import HudConfig
         from descent.pipeline import BuildConfig, RunConfig
         from descent.pipeline import build as run_build
         from descent.stabilise import StabiliseConfig
@@ -300,6 +360,12 @@ def build(
             encode=EncodeConfig(codec=codec.value, crf=crf, preset=preset, ffmpeg=ffmpeg),
             stabilise=StabiliseConfig(mode=StabiliseMode(stabilise.value), smoothing_s=smoothing,
                                       border=Border(border.value), max_zoom=max_zoom, mask=mask, motion_file=motion),
+            altitude=AltitudeConfig(
+                telemetry=telemetry, altitude_at=tuple(altitude_at or ()),
+                telemetry_options=_telemetry_options(time_column, time_format, alt_column, alt_unit, time_offset)),
+            hud=HudConfig(enabled=hud, position=hud_position.value, units=units.value, mark_site=mark_site),
+            telemetry_out=telemetry_out,
+            overlay_only=overlay_only,
             overwrite=overwrite,
             run=RunConfig(workers=workers, progress=not quiet),
             report_path=report,
@@ -307,6 +373,55 @@ def build(
         _print_summary(run_build(config), json_out, quiet)
 
     _run(debug, quiet, action)
+
+
+def _telemetry_options(time_column: str | None, time_format: str | None, alt_column: str | None,
+                       alt_unit: AltitudeUnit | None, time_offset: float) -> Any:
+    from descent.telemetry import TelemetryOptions
+
+    return TelemetryOptions(time_column=time_column, altitude_column=alt_column, time_format=time_format,
+                            altitude_unit=alt_unit.value if alt_unit else None, time_offset_s=time_offset)
+
+
+@app.command()
+def telemetry(
+    path: Annotated[Path, typer.Argument(help="The altitude log: CSV, TSV or JSON lines.", show_default=False)],
+    time_column: TimeColumn = None,
+    time_format: TimeFormat = None,
+    alt_column: AltColumn = None,
+    alt_unit: AltUnit = None,
+    time_offset: TimeOffset = 0.0,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw the altitude profile to this PNG.",
+                                              show_default=False)] = None,
+    json_out: JsonOut = False,
+    debug: Debug = False,
+) -> None:
+    """Check a telemetry file before a build: the columns, span, rate and altitude range understood,
+    and every problem found and cleaned (empty cells, repeated times, unsorted rows, glitches).
+
+    Examples:
+
+      descent telemetry altitude.csv --plot profile.png
+
+      descent telemetry log.csv --time-column "Raw timestamp" --time-format "%y%m%d%H%M%S.%f" --alt-unit ft
+    """
+
+    def action() -> None:
+        from descent.telemetry import read_telemetry
+
+        series = read_telemetry(path, _telemetry_options(time_column, time_format, alt_column, alt_unit,
+                                                         time_offset))
+        if plot is not None:
+            from descent.overlay import plot_profile
+            from descent.sources.images import write_png
+
+            write_png(plot, plot_profile(series.times_s, series.altitude_m, title=f"{path.name}: altitude"))
+        if json_out:
+            typer.echo(json.dumps(series.to_dict(), indent=1))
+        else:
+            typer.echo("\n".join(series.lines() + ([f"plot        {plot}"] if plot else [])))
+
+    _run(debug, False, action)
 
 
 def _show_version(value: bool) -> None:

@@ -35,7 +35,11 @@ CODECS = {
     "h265": Codec("libx265", "yuv420p", 20, (".mp4", ".mov", ".mkv")),
     "av1": Codec("libsvtav1", "yuv420p", 30, (".mp4", ".mkv", ".webm")),
     "prores": Codec("prores_ks", "yuv422p10le", 0, (".mov", ".mkv")),
+    # The HUD alone, with its transparency, for editors (--overlay-only).
+    "prores4444": Codec("prores_ks", "yuva444p10le", 0, (".mov",)),
 }
+# The subtitle codec each container carries: mov_text is what MP4 players and ffmpeg read back.
+SUBTITLE_CODECS = {".mp4": "mov_text", ".mov": "mov_text", ".mkv": "srt", ".webm": "webvtt"}
 # x264 preset names mapped to SVT-AV1's numbered presets of about the same speed.
 SVT_AV1_PRESETS = {"ultrafast": 12, "superfast": 11, "veryfast": 10, "faster": 9, "fast": 8,
                    "medium": 6, "slow": 5, "slower": 4, "veryslow": 2, "placebo": 1}
@@ -86,8 +90,11 @@ def check_output(output: Path, codec: str, *, overwrite: bool) -> None:
 
 
 def ffmpeg_args(*, ffmpeg: str, width: int, height: int, colour: bool, fps: float, output: Path,
-                config: EncodeConfig) -> list[str]:
-    """The whole ffmpeg command line: raw frames on stdin, one encoded video out."""
+                config: EncodeConfig, alpha: bool = False) -> list[str]:
+    """The whole ffmpeg command line: raw frames on stdin, one encoded video out.
+
+    `alpha`: the frames are BGRA (the HUD alone, with its transparency).
+    """
     import ffmpeg as ffmpeg_python
 
     codec = CODECS[config.codec]
@@ -101,6 +108,9 @@ def ffmpeg_args(*, ffmpeg: str, width: int, height: int, colour: bool, fps: floa
     }
     if config.codec == "prores":
         options["profile:v"] = 3  # ProRes 422 HQ
+    elif config.codec == "prores4444":
+        options["profile:v"] = 4  # ProRes 4444: keeps the alpha channel
+        options["alpha_bits"] = 16
     elif config.codec == "av1":
         options["crf"] = crf
         options["preset"] = SVT_AV1_PRESETS.get(config.preset, 6)
@@ -112,10 +122,27 @@ def ffmpeg_args(*, ffmpeg: str, width: int, height: int, colour: bool, fps: floa
         options["x265-params"] = "log-level=error"
     if output.suffix.lower() in (".mp4", ".mov"):
         options["movflags"] = "+faststart"  # index at the front: plays while it downloads
-    stream = ffmpeg_python.input("pipe:", format="rawvideo", pix_fmt="bgr24" if colour else "gray",
-                                 s=f"{width}x{height}", framerate=_rate(fps))
+    pix_fmt = "bgra" if alpha else ("bgr24" if colour else "gray")
+    stream = ffmpeg_python.input("pipe:", format="rawvideo", pix_fmt=pix_fmt, s=f"{width}x{height}",
+                                 framerate=_rate(fps))
     stream = ffmpeg_python.output(stream, str(output), format=_muxer(output), **options)
     # Global options go first: ffmpeg-python appends them after the output, where ffmpeg may ignore them.
+    return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "error", "-y", *ffmpeg_python.get_args(stream)]
+
+
+def subtitle_mux_args(*, ffmpeg: str, video: Path, subtitles: Path, output: Path) -> list[str]:
+    """Copy a finished video and add a subtitle track: the per-frame values as text (no re-encoding)."""
+    import ffmpeg as ffmpeg_python
+
+    picture = ffmpeg_python.input(str(video))
+    text = ffmpeg_python.input(str(subtitles))
+    stream = ffmpeg_python.output(
+        picture["v"], text["s"], str(output), format=_muxer(output),
+        vcodec="copy",  # the pictures are already encoded: copy them as they are
+        scodec=SUBTITLE_CODECS[output.suffix.lower()],
+        **{"metadata:s:s:0": "title=descent telemetry", "disposition:s:0": 0},  # shown only when chosen
+        **({"movflags": "+faststart"} if output.suffix.lower() in (".mp4", ".mov") else {}),
+    )
     return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "error", "-y", *ffmpeg_python.get_args(stream)]
 
 
@@ -138,13 +165,15 @@ class VideoWriter:
     """
 
     def __init__(self, output: Path, *, width: int, height: int, colour: bool, fps: float,
-                 config: EncodeConfig) -> None:
+                 config: EncodeConfig, alpha: bool = False) -> None:
         self.output = output
         self.partial = output.with_name(f".{output.stem}.partial{output.suffix}")
-        self.frame_shape = (height, width, 3) if colour else (height, width)
+        self.frame_shape: tuple[int, ...] = (height, width, 4) if alpha else (
+            (height, width, 3) if colour else (height, width))
         self.frames_written = 0
+        self.subtitles: Path | None = None  # an SRT file to add as a subtitle track when the video is done
         self.args = ffmpeg_args(ffmpeg=find_ffmpeg(config.ffmpeg), width=width, height=height,
-                                colour=colour, fps=fps, output=self.partial, config=config)
+                                colour=colour, fps=fps, output=self.partial, config=config, alpha=alpha)
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
         self._process: subprocess.Popen[bytes] | None = None
         self._drain: threading.Thread | None = None
@@ -180,6 +209,17 @@ class VideoWriter:
             raise EncodeError(self._failure("ffmpeg stopped reading frames")) from None
         self.frames_written += repeat
 
+    def _add_subtitles(self, subtitles: Path) -> None:
+        muxed = self.partial.with_name(f".{self.output.stem}.muxing{self.output.suffix}")
+        args = subtitle_mux_args(ffmpeg=self.args[0], video=self.partial, subtitles=subtitles, output=muxed)
+        done = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            muxed.unlink(missing_ok=True)
+            self.partial.unlink(missing_ok=True)
+            tail = " | ".join(line for line in done.stderr.splitlines()[-5:] if line.strip())
+            raise EncodeError(f"ffmpeg could not add the subtitle track (exit code {done.returncode}): {tail}")
+        os.replace(muxed, self.partial)
+
     def _failure(self, what: str) -> str:
         if self._drain is not None:
             self._drain.join(timeout=5)
@@ -200,6 +240,8 @@ class VideoWriter:
         if process.stderr is not None:
             process.stderr.close()
         if exc_type is None and process.returncode == 0 and self.frames_written > 0:
+            if self.subtitles is not None:
+                self._add_subtitles(self.subtitles)
             os.replace(self.partial, self.output)
             return
         self.partial.unlink(missing_ok=True)

@@ -7,32 +7,47 @@ at most a few frames are in memory at any time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
 import numpy as np
 
-from descent.encode import CODECS, EncodeConfig, VideoWriter, check_output, find_ffmpeg
+from descent.altitude import (
+    SPARSE_INTERVAL_S,
+    AltitudeConfig,
+    AltitudeTrack,
+    from_images,
+    from_telemetry,
+    parse_altitude_at,
+)
+from descent.datatrack import ShownFrame, write_csv, write_srt
+from descent.encode import CODECS, SUBTITLE_CODECS, EncodeConfig, VideoWriter, check_output, find_ffmpeg
 from descent.errors import DescentError, FrameReadError, UsageError
 from descent.frames import Frame, FrameInfo
 from descent.normalise import NormaliseConfig, NormalisePlan, normalise, plan_normalisation
 from descent.normalise.deflicker import aligned_log_ratio, deflicker_gains
 from descent.normalise.size import SizeConfig, common_size, fit_frames, output_size
 from descent.order import OrderedSequence, TimingConfig, order_frames, plan_repeats
+from descent.overlay import Hud, HudConfig
 from descent.parallel import ordered_map
 from descent.report import Output, Summary
 from descent.sources.discover import discover
 from descent.sources.images import probe, read_pixels
 from descent.sources.times import TimeOptions, assign_times
-from descent.stabilise import StabiliseConfig, stabilise
-from descent.stabilise.path import StabiliseMode
+from descent.stabilise import Stabilisation, StabiliseConfig, stabilise
+from descent.stabilise.analyse import measure_motion
+from descent.stabilise.motion import FrameMotion
+from descent.stabilise.path import StabiliseMode, camera_path
+from descent.stabilise.similarity import Similarity, normalised_to_pixel
 from descent.stabilise.warp import warp
+from descent.telemetry import Telemetry, read_telemetry
 
 log = logging.getLogger("descent")
 
@@ -64,6 +79,10 @@ class BuildConfig:
     normalise: NormaliseConfig = field(default_factory=NormaliseConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     stabilise: StabiliseConfig = field(default_factory=StabiliseConfig)
+    altitude: AltitudeConfig = field(default_factory=AltitudeConfig)
+    hud: HudConfig = field(default_factory=HudConfig)
+    telemetry_out: Path | None = None  # CSV of the values drawn on each output frame
+    overlay_only: Path | None = None  # the HUD alone, with transparency (ProRes 4444 .mov)
     overwrite: bool = False
     run: RunConfig = field(default_factory=RunConfig)
     report_path: Path | None = None
@@ -143,6 +162,12 @@ def read_frames(items: Iterable[tuple[int, FrameInfo]], *, total: int, strict: b
             continue
         assert isinstance(result, Frame)
         yield result
+
+
+def draw_hud(frames: Iterable[Frame], hud: Hud) -> Iterator[Frame]:
+    """The HUD on each output frame (drawn in place: the warped frame is this stage's own)."""
+    for frame in frames:
+        yield replace(frame, pixels=hud.draw(frame.pixels, frame.index))
 
 
 def drop_duplicates(frames: Iterable[Frame], summary: Summary, *, keep: bool) -> Iterator[Frame]:
@@ -244,9 +269,61 @@ def inspect(source: SourceConfig, run: RunConfig | None = None,
     return summary
 
 
+def _motions(infos: list[FrameInfo], stabilisation: Stabilisation | None, normalisation: NormalisePlan,
+             run: RunConfig) -> list[FrameMotion]:
+    """Pass 1's motion: the stabiliser's, or measured for the altitude chain when not stabilising."""
+    if stabilisation is not None:
+        return stabilisation.motions
+    progress = lambda items, total: _progress(items, total=total, desc="measuring scale", run=run)  # noqa: E731
+    return measure_motion(infos, user_mask=None, workers=run.worker_count, prepare=normalisation.analysis_grey,
+                          progress=progress).motions
+
+
+def altitude_track(config: AltitudeConfig, telemetry: Telemetry | None, infos: list[FrameInfo],
+                   sequence: OrderedSequence, motions: list[FrameMotion] | None) -> AltitudeTrack:
+    """Altitude for every captured frame from the telemetry, the image scale chain and the anchors."""
+    times = np.array([f.time_s for f in infos], np.float64)
+    chain = camera_path(motions)[:, 0] if motions is not None else None
+    if telemetry is not None:
+        track = from_telemetry(telemetry, times, frames_utc=sequence.times_are_utc, scale_chain=chain)
+        outside = int((~track.known).sum())
+        if outside:
+            log.warning("%d of %d frames fall outside the telemetry's span; the HUD shows -- for them "
+                        "(check --time-offset)", outside, len(infos))
+        return track
+    assert chain is not None
+    anchors = [parse_altitude_at(text, first_time_s=float(times[0]), times_utc=sequence.times_are_utc)
+               for text in config.altitude_at]
+    return from_images(times, chain, anchors, frames_utc=sequence.times_are_utc)
+
+
+def site_positions(infos: list[FrameInfo], motions: list[FrameMotion], stabilisation: Stabilisation | None, *,
+                   width: int, height: int) -> np.ndarray:
+    """Where the landing site is in each output frame, in pixels (the reticle of --mark-site)."""
+    camera = stabilisation.path.camera if stabilisation is not None else camera_path(motions)
+    if stabilisation is not None:
+        site = np.array([stabilisation.path.site])
+    else:
+        measured = [i for i, m in enumerate(motions) if not m.bridged] or [len(motions) - 1]
+        site = np.array([[camera[measured[-1], 2], camera[measured[-1], 3]]])
+    to_pixels = normalised_to_pixel(width, height)
+    positions = np.full((len(infos), 2), np.nan)
+    for i, info in enumerate(infos):
+        in_frame = Similarity(*camera[i]).inverse().apply(site)
+        if stabilisation is not None:
+            correction = stabilisation.path.correction(i)
+        else:  # fitted inside the output, centred: only a scale
+            correction = Similarity(float(np.log(min(width / info.width, height / info.height) * info.width / width)))
+        x, y = correction.apply(in_frame)[0]
+        positions[i] = (to_pixels @ np.array([x, y, 1.0]))[:2]
+    return positions
+
+
 def build(config: BuildConfig) -> Summary:
     """Make the video. Returns what was found and done; raises DescentError on bad input."""
     check_output(config.output, config.encode.codec, overwrite=config.overwrite)
+    if config.overlay_only is not None:
+        check_output(config.overlay_only, "prores4444", overwrite=config.overwrite)
     find_ffmpeg(config.encode.ffmpeg)  # a wrong --ffmpeg should fail now, not after the motion pass
     timing = config.timing
     if timing.fps <= 0 or timing.speed <= 0:
@@ -283,6 +360,29 @@ def build(config: BuildConfig) -> Summary:
             "bridged_pairs": stabilisation.bridged, "frames_with_fill": int(stabilisation.path.needs_fill.sum()),
             "static_fraction": stabilisation.static_fraction, "motion_reused": stabilisation.reused,
         }
+    hud: Hud | None = None
+    track: AltitudeTrack | None = None
+    if config.altitude.wanted or config.hud.mark_site:
+        if not sequence.has_times:
+            raise UsageError("altitude and the landing-site marker need capture times, and none were found; "
+                             "give --times or --name-pattern")
+        telemetry = None
+        if config.altitude.telemetry is not None:
+            telemetry = read_telemetry(config.altitude.telemetry, config.altitude.telemetry_options)
+            for problem in telemetry.problems:
+                log.warning("%s: %s", config.altitude.telemetry, problem)
+        sparse = telemetry is not None and telemetry.median_interval_s > SPARSE_INTERVAL_S
+        needs_chain = bool(config.altitude.altitude_at) or config.hud.mark_site or sparse
+        motions = _motions(infos, stabilisation, normalisation, config.run) if needs_chain else None
+        if config.altitude.wanted:
+            track = altitude_track(config.altitude, telemetry, infos, sequence, motions)
+            summary.altitude = track.summary()
+        sites = site_positions(infos, motions, stabilisation, width=width, height=height) if (
+            config.hud.mark_site and motions is not None) else None
+        if config.hud.enabled or config.hud.mark_site:
+            hud = Hud(config.hud, width=width, height=height, track=track, sites=sites)
+    if config.overlay_only is not None and (hud is None or track is None):
+        raise UsageError("--overlay-only draws the altitude HUD: give --telemetry or --altitude-at")
     gains = None
     if config.normalise.deflicker and len(infos) > 2:
         ratios = ([m.log_gain for m in stabilisation.motions] if stabilisation is not None
@@ -293,8 +393,17 @@ def build(config: BuildConfig) -> Summary:
                              "steps_kept": [str(infos[i].path) for i in steps],
                              "unmeasured_pairs": sum(r is None for r in ratios[1:])}
 
-    with VideoWriter(config.output, width=width, height=height, colour=colour, fps=timing.fps,
-                     config=config.encode) as writer:
+    shown_frames: list[ShownFrame] = []
+    subtitles = config.output.with_name(f".{config.output.stem}.telemetry.srt")
+    with contextlib.ExitStack() as stack:
+        stack.callback(subtitles.unlink, missing_ok=True)  # registered first, so it runs after the writers close
+        writer = stack.enter_context(VideoWriter(config.output, width=width, height=height, colour=colour,
+                                                 fps=timing.fps, config=config.encode))
+        overlay_writer = None
+        if config.overlay_only is not None:
+            overlay_writer = stack.enter_context(VideoWriter(
+                config.overlay_only, width=width, height=height, colour=True, fps=timing.fps, alpha=True,
+                config=replace(config.encode, codec="prores4444")))
         frames = read_frames(shown, total=len(shown), strict=config.source.strict, run=config.run,
                              summary=summary, desc="encoding")
         frames = drop_duplicates(frames, summary, keep=timing.keep_duplicates)
@@ -303,10 +412,22 @@ def build(config: BuildConfig) -> Summary:
             frames = warp(frames, stabilisation.path, width=width, height=height, border=config.stabilise.border)
         else:
             frames = fit_frames(frames, width=width, height=height)
+        if hud is not None:
+            frames = draw_hud(frames, hud)
         for frame, count in schedule(frames, repeats, hold=timing.realtime):
             record = summary.frames[frame.index]
             record.output_first, record.output_count = writer.frames_written, count
+            shown_frames.append(ShownFrame(writer.frames_written, count, frame.index, str(frame.info.path)))
             writer.write(frame.pixels, count)
+            if overlay_writer is not None and hud is not None:
+                overlay_writer.write(hud.draw_alone(frame.index, width=width, height=height), count)
+        if track is not None and hud is not None:
+            if config.output.suffix.lower() in SUBTITLE_CODECS:
+                write_srt(subtitles, shown_frames, track, [hud.caption(s.index) for s in shown_frames],
+                          fps=timing.fps)
+                writer.subtitles = subtitles
+            if config.telemetry_out is not None:
+                write_csv(config.telemetry_out, shown_frames, track, fps=timing.fps)
     codec = CODECS[config.encode.codec]
     summary.output = Output(
         path=str(config.output), frames=writer.frames_written, duration_s=writer.frames_written / timing.fps,

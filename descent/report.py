@@ -61,6 +61,7 @@ class Summary:
     stabilisation: dict[str, Any] | None = None
     normalisation: dict[str, Any] | None = None  # bits used, Bayer pattern, white balance, tone, defects
     deflicker: dict[str, Any] | None = None
+    altitude: dict[str, Any] | None = None  # where altitude came from, how many frames have one, touchdown
     notes: list[str] = field(default_factory=list)
     output: Output | None = None
 
@@ -135,6 +136,7 @@ class Summary:
             "stabilisation": self.stabilisation,
             "normalisation": self.normalisation,
             "deflicker": self.deflicker,
+            "altitude": self.altitude,
             "output": asdict(self.output) if self.output else None,
         }
         if with_frames:
@@ -190,6 +192,12 @@ class Summary:
             d = self.deflicker
             out.append(f"deflicker   {100 * d['rms_correction']:.1f}% RMS exposure correction "
                        f"(largest {100 * d['largest_correction']:.1f}%), {len(d['steps_kept'])} lasting steps kept")
+        if self.altitude:
+            a = self.altitude
+            out.append(f"altitude    from {a['source']}: {a['frames_with_altitude']} frames"
+                       + (f" ({a['frames_estimated']} estimated)" if a["frames_estimated"] else "")
+                       + (f", {a['highest_m']:.1f} m down to {a['lowest_m']:.1f} m" if a["highest_m"] is not None
+                          else ""))
         if self.stabilisation:
             s = self.stabilisation
             out.append(f"stabilised  {s['mode']}: zoom {s['zoom']:.2f}x, {s['bridged_pairs']} pairs bridged, "

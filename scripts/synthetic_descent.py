@@ -414,7 +414,8 @@ def _write_telemetry(path: Path, states: list[dict[str, float]]) -> None:
     times = np.array([s["t_s"] for s in states])
     alts = np.array([s["altitude_m"] for s in states])
     lines = ["time_utc,altitude_m"]
-    for t in np.arange(0.0, times[-1] + 1e-9, 0.25):
+    # A log covers the whole flight: the last sample is at the last frame, not at the last 0.25 s tick.
+    for t in [*np.arange(0.0, times[-1] - 1e-6, 0.25), times[-1]]:
         when = START_UTC + timedelta(seconds=float(t))
         lines.append(f"{when.isoformat().replace('+00:00', 'Z')},{np.interp(t, times, alts):.2f}")
     path.write_text("\n".join(lines) + "\n")

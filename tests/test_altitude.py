@@ -1,0 +1,311 @@
+"""Altitude: telemetry in every shape, interpolation at frame times, estimation from the images, the HUD,
+and the data read back from the encoded video."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import probe_video, run_cli
+
+from descent.altitude import (
+    AltitudeTrack,
+    from_images,
+    from_telemetry,
+    parse_altitude_at,
+    touchdown_time,
+    vertical_speed,
+)
+from descent.encode import find_ffmpeg
+from descent.errors import UsageError
+from descent.overlay import Hud, HudConfig, format_altitude, format_countdown, format_speed
+from descent.telemetry import TelemetryOptions, read_telemetry
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+GOLDEN = Path(__file__).parent / "golden"
+T0 = datetime(2019, 1, 3, 2, 26, 0, tzinfo=UTC).timestamp()
+
+
+def exponential_altitude(t_s: np.ndarray) -> np.ndarray:
+    return 2000.0 * np.exp(-t_s / 4.0)  # halves every 2.8 s, as a final descent does
+
+
+# --- telemetry in ---------------------------------------------------------------------------------------
+
+
+def test_messy_semicolon_log_with_compact_times_and_feet(tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    rows = ["# exported by the flight computer, rev 3", "flight;42", "",
+            "Raw timestamp;alt_ft;vs_ft_s;note"]
+    times = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
+    alts_ft = [6000, 5800, 5600, 5400, 5200, 5000, 4800, 4600]
+    for k, (t, ft) in enumerate(zip(times, alts_ft, strict=True)):
+        when = datetime.fromtimestamp(T0 + t, UTC).strftime("%y%m%d%H%M%S.%f")[:-3]
+        rows.append(f"{when};{ft};-400;{'' if k else 'start'}")
+    rows.insert(6, rows[6])  # a repeated timestamp
+    rows[8], rows[9] = rows[9], rows[8]  # two rows out of order
+    rows.append(f"{datetime.fromtimestamp(T0 + 4, UTC).strftime('%y%m%d%H%M%S.%f')[:-3]};;-400;")  # empty cell
+    rows.append(f"{datetime.fromtimestamp(T0 + 4.5, UTC).strftime('%y%m%d%H%M%S.%f')[:-3]};90000;-400;glitch")
+    rows.append(f"{datetime.fromtimestamp(T0 + 5, UTC).strftime('%y%m%d%H%M%S.%f')[:-3]};4000;-400;")
+    rows.append(f"{datetime.fromtimestamp(T0 + 5.5, UTC).strftime('%y%m%d%H%M%S.%f')[:-3]};3800;-400;")
+    rows.append(f"{datetime.fromtimestamp(T0 + 6, UTC).strftime('%y%m%d%H%M%S.%f')[:-3]};3600;-400;")
+    log.write_text("\n".join(rows) + "\n")
+    series = read_telemetry(log, TelemetryOptions(time_column="Raw timestamp", time_format="%y%m%d%H%M%S.%f"))
+    assert series.is_utc and series.unit == "ft"  # the unit comes from the column's name
+    assert series.altitude_column == "alt_ft"
+    assert series.times_s[0] == pytest.approx(T0) and np.all(np.diff(series.times_s) > 0)
+    assert series.altitude_m[0] == pytest.approx(6000 * 0.3048)
+    assert 90000 * 0.3048 not in series.altitude_m  # the glitch is gone
+    problems = " | ".join(series.problems)
+    for expected in ("empty", "repeated timestamps", "not in time order", "glitch"):
+        assert expected in problems, problems
+    assert len(series.times_s) == len(times) + 3
+
+
+def test_common_shapes(tmp_path: Path) -> None:
+    tsv = tmp_path / "epoch.tsv"
+    tsv.write_text("timestamp\theight\n" + "".join(f"{T0 + k:.3f}\t{1000 - k * 10}\n" for k in range(5)))
+    jsonl = tmp_path / "relative.jsonl"
+    jsonl.write_text("".join(json.dumps({"t": k * 0.5, "agl_km": 2 - k * 0.1, "extra": None}) + "\n" for k in range(5)))
+    epoch = read_telemetry(tsv)
+    assert epoch.is_utc and epoch.time_column == "timestamp" and epoch.altitude_m[-1] == 960
+    relative = read_telemetry(jsonl)
+    assert not relative.is_utc and relative.unit == "km" and relative.altitude_m[0] == 2000
+    assert list(relative.times_s) == [0, 0.5, 1, 1.5, 2]
+    with pytest.raises(UsageError, match="--alt-column"):
+        read_telemetry(tsv, TelemetryOptions(altitude_column="nope"))
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared/ is beside the checkout in CI and development")
+def test_real_ranger7_table_counts_down_to_impact() -> None:
+    # Padded fields, a first column named TAB, time as seconds before impact, altitude in km.
+    series = read_telemetry(SHARED / "ranger7" / "terminal_7a.csv",
+                            TelemetryOptions(time_column="Timp", time_format="countdown", altitude_unit="km"))
+    assert len(series.times_s) == 199 and series.counts_down and series.problems == []
+    assert series.altitude_m[0] == pytest.approx(2095918.58) and series.altitude_m[-1] < 10000
+    assert np.all(np.diff(series.altitude_m) < 0)  # falling all the way
+
+
+def test_interpolated_at_each_frame_time_with_offset_and_span(tmp_path: Path) -> None:
+    log = tmp_path / "alt.csv"
+    sample_t = np.arange(0, 10.01, 0.25)
+    log.write_text("time,altitude\n" + "".join(f"{t:.2f},{a:.6f}\n" for t, a in zip(
+        sample_t, exponential_altitude(sample_t), strict=True)))
+    # Seconds from the start count from the first frame; the last frame falls past the log's end.
+    frames = T0 + np.array([0.0, 0.05, 1.37, 4.91, 9.99, 10.5])
+    track = from_telemetry(read_telemetry(log), frames, frames_utc=True)
+    inside = exponential_altitude(frames[:5] - T0)
+    np.testing.assert_allclose(track.altitude_m[:5], inside, rtol=1e-4)  # log interpolation is exact here
+    assert math.isnan(track.altitude_m[5])
+    # --time-offset +0.5: the log runs late, so its sample at 2.0 s describes the frame at 2.5 s; now the
+    # first two frames come before the log starts and the last one is inside it.
+    late = from_telemetry(read_telemetry(log, TelemetryOptions(time_offset_s=0.5)), frames, frames_utc=True)
+    np.testing.assert_allclose(late.altitude_m[2:], exponential_altitude(frames[2:] - T0 - 0.5), rtol=1e-4)
+    assert np.isnan(late.altitude_m[:2]).all()
+    # Vertical speed is the derivative of the altitude: -altitude / 4 for this profile.
+    np.testing.assert_allclose(track.vertical_speed_mps[2:4], -inside[2:4] / 4, rtol=0.03)
+
+
+def test_touchdown_from_the_data_or_the_final_rate() -> None:
+    t = np.arange(0, 20, 0.5)
+    landing = np.maximum(100 - 6 * t, 0.0)
+    assert touchdown_time(t, landing) == pytest.approx(16.5, abs=0.5)  # 100 m at 6 m/s, first sample on the ground
+    still_falling = 100 - 4 * t[:10]  # ends at 82 m at 4.5 s, 4 m/s down: 81 m more to the ground
+    assert touchdown_time(t[:10], still_falling) == pytest.approx(4.5 + 81 / 4, abs=0.3)
+    grid, speed = vertical_speed(t, landing)
+    assert np.median(speed[(grid > 2) & (grid < 14)]) == pytest.approx(-6, abs=0.05)
+
+
+def test_altitude_at_parsing() -> None:
+    assert parse_altitude_at("02:26:05.5=1900", first_time_s=T0 + 3, times_utc=True) == (T0 + 5.5, 1900)
+    assert parse_altitude_at("+12.5=2.4km", first_time_s=T0, times_utc=True) == (T0 + 12.5, 2400)
+    assert parse_altitude_at("2019-01-03T02:26:01Z=6200ft", first_time_s=T0, times_utc=True)[1] == pytest.approx(
+        6200 * 0.3048)
+    with pytest.raises(UsageError, match="TIME=ALTITUDE"):
+        parse_altitude_at("1900", first_time_s=T0, times_utc=True)
+    with pytest.raises(UsageError, match="no UTC"):
+        parse_altitude_at("02:26:05=10", first_time_s=100.0, times_utc=False)
+
+
+# --- altitude from the images ----------------------------------------------------------------------------
+
+
+def test_chain_with_anchors_follows_the_hover_between_sparse_points() -> None:
+    t = np.arange(100) * 0.1
+    truth = np.concatenate([np.geomspace(2000, 200, 40), np.full(30, 200.0), np.geomspace(200, 20, 30)])
+    chain = np.log(truth + 1) - np.log(truth[0] + 1) + np.random.default_rng(0).normal(0, 0.002, 100).cumsum()
+    track = from_images(t, chain, [(0.0, 2000.0), (9.9, 20.0)], frames_utc=False)
+    assert np.max(np.abs(track.altitude_m / truth - 1)) < 0.05  # along the images, the hover stays flat
+    straight = np.interp(t, [0, 9.9], [2000, 20])  # what a straight line between the two points would say
+    assert np.max(np.abs(straight / truth - 1)) > 1
+    assert track.estimated.all() and track.source == "images"
+
+
+@pytest.mark.slow
+def test_altitude_from_images_within_5_percent(make_descent, tmp_path: Path) -> None:
+    folder, truth = make_descent(frames=90, size_px=192, dust_frames=10, occluder=True)
+    ordered = sorted(truth["frames"], key=lambda f: f["time_s"])
+    first = ordered[0]
+    out = tmp_path / "est.mp4"
+    known = datetime.fromtimestamp(first["time_s"], UTC).strftime("%H:%M:%S.%f")[:-3]
+    result = run_cli("build", folder, "-o", out, "--altitude-at", f"{known}={first['altitude_m']:.2f}",
+                     "--telemetry-out", tmp_path / "values.csv", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader((tmp_path / "values.csv").read_text().splitlines()))
+    assert len(rows) == 90 and all(r["estimated"] == "1" for r in rows)
+    clear = ordered[: 90 - 10]  # the dust-blinded frames at the end have no scale to measure
+    errors = [float(r["altitude_m"]) / f["altitude_m"] - 1 for r, f in zip(rows, clear, strict=False)]
+    assert max(abs(e) for e in errors) < 0.05, max(errors, key=abs)
+    assert json.loads(result.stdout)["altitude"]["source"] == "images"
+
+
+# --- the data read back from the video -------------------------------------------------------------------
+
+
+def _read_subtitles(video: Path) -> list[dict[str, str]]:
+    text = subprocess.run([find_ffmpeg(), "-v", "error", "-i", str(video), "-map", "0:s:0", "-f", "srt", "-"],
+                          capture_output=True, text=True, check=True).stdout
+    return [dict(pair.split("=", 1) for pair in line.split()) for line in text.splitlines() if "altitude_m=" in line]
+
+
+@pytest.mark.slow
+def test_subtitle_track_equals_the_truth(make_descent, tmp_path: Path) -> None:
+    folder, truth = make_descent(frames=40, drop_every=7)
+    ordered = sorted((f for f in truth["frames"] if not f["duplicate_of"]), key=lambda f: f["time_s"])
+    start = ordered[0]["time_s"]
+    log = tmp_path / "alt.csv"  # 3 Hz, on its own clock, longer than the frames: interpolated at frame times
+    sample_t = np.arange(-1.0, 5.0, 1 / 3)
+    log.write_text("utc,altitude_m\n" + "".join(
+        f"{datetime.fromtimestamp(start + t, UTC).isoformat().replace('+00:00', 'Z')},{a:.5f}\n"
+        for t, a in zip(sample_t, exponential_altitude(sample_t), strict=True)))
+    out = tmp_path / "landing.mp4"
+    result = run_cli("build", folder, "-o", out, "--telemetry", log, "--telemetry-out", tmp_path / "values.csv",
+                     "--overlay-only", tmp_path / "hud.mov", "--stabilise", "off")
+    assert result.returncode == 0, result.stderr
+    assert "Subtitle: mov_text" in probe_video(out)["text"]
+    cues = _read_subtitles(out)
+    assert len(cues) == len(ordered)
+    for cue, frame in zip(cues, ordered, strict=True):
+        expected = float(exponential_altitude(np.array([frame["time_s"] - start]))[0])
+        assert float(cue["altitude_m"]) == pytest.approx(expected, rel=1e-3)
+        assert float(cue["vertical_speed_mps"]) == pytest.approx(-expected / 4, rel=0.05)
+        assert cue["capture_time"] == datetime.fromtimestamp(frame["time_s"], UTC).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+    rows = list(csv.DictReader((tmp_path / "values.csv").read_text().splitlines()))
+    assert [r["altitude_m"] for r in rows] == [c["altitude_m"] for c in cues]  # the CSV says what was drawn
+    # The overlay for editors: ProRes 4444 with alpha. (A 128 px frame is all panel: the HUD keeps its
+    # 480p size so that it stays readable, so the alpha is the panel's 60% and the glyphs' full.)
+    assert "prores (4444)" in probe_video(tmp_path / "hud.mov")["text"]
+    rgba = subprocess.run([find_ffmpeg(), "-v", "error", "-i", str(tmp_path / "hud.mov"), "-frames:v", "1", "-f",
+                           "rawvideo", "-pix_fmt", "rgba", "-"], capture_output=True, check=True).stdout
+    alpha = np.frombuffer(rgba, np.uint8).reshape(128, 128, 4)[:, :, 3]
+    assert alpha.max() > 240 and 130 < np.median(alpha) < 180
+
+
+def test_telemetry_command_reports_and_plots(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent()
+    result = run_cli("telemetry", folder / "telemetry.csv", "--plot", tmp_path / "profile.png")
+    assert result.returncode == 0, result.stderr
+    assert "columns     time: 'time_utc', altitude: 'altitude_m' (m)" in result.stdout
+    assert "problems    none" in result.stdout and "rate        4 samples/s" in result.stdout
+    plot = cv2.imread(str(tmp_path / "profile.png"))
+    assert plot.shape == (700, 1200, 3) and (plot[:, :, 2].astype(int) - plot[:, :, 0] > 100).any()  # the curve
+    bad = run_cli("telemetry", folder / "truth.json")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "truth.json" in bad.stderr
+
+
+def test_altitude_needs_capture_times(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent(name_style="counter")
+    result = run_cli("build", folder, "-o", tmp_path / "x.mp4", "--altitude-at", "+0=500", "--stabilise", "off",
+                     "--time-source", "none")
+    assert result.returncode == 2 and "capture times" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- the HUD ---------------------------------------------------------------------------------------------
+
+
+def test_readouts_choose_their_units() -> None:
+    assert format_altitude(1934.0, "metric") == ("1.9", "km")
+    assert format_altitude(523.4, "metric") == ("523", "m")
+    assert format_altitude(4.26, "metric") == ("4.3", "m")
+    assert format_altitude(1934.0, "imperial") == ("6,345", "ft")
+    assert format_altitude(math.nan, "metric") == ("--", "m")
+    assert format_speed(-12.34, "metric") == "-12.3 m/s"
+    assert format_countdown(41.23) == "T-41.2 s" and format_countdown(75.0) == "T-1:15.0"
+    assert format_countdown(None) == "--"
+
+
+def _demo_track(n: int = 120) -> AltitudeTrack:
+    t = T0 + np.arange(n) * 0.1
+    altitude = exponential_altitude(np.arange(n) * 0.1)
+    grid, speed = vertical_speed(t, altitude)
+    estimated = np.zeros(n, bool)
+    estimated[60:] = True
+    return AltitudeTrack(t, True, altitude, np.interp(t, grid, speed), estimated, touchdown_time(t, altitude),
+                         "telemetry and images")
+
+
+def _golden_background(width: int, height: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width]
+    return np.dstack([(xx * 255 // width), (yy * 255 // height), np.full_like(xx, 120)]).astype(np.uint8)
+
+
+def test_hud_matches_the_approved_image() -> None:
+    """Golden image: when the look changes on purpose, `make approve` accepts the received image."""
+    width, height = 854, 480
+    hud = Hud(HudConfig(mark_site=True), width=width, height=height, track=_demo_track(),
+              sites=np.tile([width / 2 + 40, height / 2 - 30], (120, 1)))
+    received = hud.draw(_golden_background(width, height), 70)
+    golden = GOLDEN / "hud_480p.png"
+    received_path = GOLDEN / "hud_480p.received.png"
+    GOLDEN.mkdir(exist_ok=True)
+    approved = cv2.imread(str(golden)) if golden.exists() else None
+    if approved is not None and approved.shape == received.shape:
+        difference = np.abs(approved.astype(int) - received.astype(int))
+        if difference.mean() < 0.5 and np.percentile(difference, 99.9) < 80:  # font rasterisers differ slightly
+            received_path.unlink(missing_ok=True)
+            return
+    if os.environ.get("CI"):
+        pytest.fail(f"the HUD differs from {golden}; run the tests locally, look at {received_path.name}, "
+                    "and `make approve` if the change is intended")
+    cv2.imwrite(str(received_path), received)
+    pytest.fail(f"the HUD differs from {golden} (or it is missing): look at {received_path} and run `make approve`")
+
+
+def test_hud_scales_and_marks_estimates() -> None:
+    track = _demo_track()
+    small = Hud(HudConfig(), width=854, height=480, track=track)
+    large = Hud(HudConfig(position="top-right"), width=3840, height=2160, track=track)
+    assert large.big.height > 3.5 * small.big.height  # scales with the frame ...
+    assert small.big.height >= 30  # ... and stays readable at 480p
+    _, y0, x1, _ = large.box
+    assert x1 > 3840 - 200 and y0 < 200  # top right
+    plain = small.draw(np.zeros((480, 854, 3), np.uint8), 10)
+    marked = small.draw(np.zeros((480, 854, 3), np.uint8), 70)
+    accent = lambda image: int(((image[:, :, 2] > 200) & (image[:, :, 0] < 120)).sum())  # noqa: E731
+    assert accent(marked) > accent(plain) + 50  # "ESTIMATED" in amber
+    assert "(estimated)" in small.caption(70) and "(estimated)" not in small.caption(10)
+    grey = small.draw(np.zeros((480, 854), np.uint8), 10)
+    assert grey.ndim == 2 and grey.max() > 200
+
+
+def test_overlay_alone_has_straight_alpha() -> None:
+    hud = Hud(HudConfig(), width=320, height=240, track=_demo_track())
+    bgra = hud.draw_alone(5, width=320, height=240)
+    assert bgra.shape == (240, 320, 4)
+    assert bgra[5, 310, 3] == 0  # outside the panel: transparent
+    x0, y0, x1, y1 = hud.box
+    panel = bgra[y0 + 2 : y1 - 2, x0 + 2 : x1 - 2]
+    assert 120 < np.median(panel[:, :, 3]) < 190  # the panel's 60% opacity
+    composited = (hud.draw(np.full((240, 320, 3), 200, np.uint8), 5)).astype(int)
+    alpha = bgra[:, :, 3:4].astype(int)
+    rebuilt = (bgra[:, :, :3].astype(int) * alpha + 200 * (255 - alpha)) // 255
+    assert np.abs(rebuilt - composited).max() <= 3  # over any background it gives what the HUD draws
