@@ -33,6 +33,7 @@ bench: $(STAMP)  ## timings and quality against ffmpeg, vid.stab and ffmpeg defl
 	$(BIN)/python scripts/bench_build.py
 	$(BIN)/python scripts/bench_stabilise.py
 	$(BIN)/python scripts/bench_normalise.py
+	$(BIN)/python scripts/bench_overlay.py
 
 approve:  ## accept the HUD images the tests rendered (tests/golden/*.received.png) as the new golden images
 	@for f in tests/golden/*.received.png; do [ -e "$$f" ] || continue; mv "$$f" "$${f%.received.png}.png"; echo "approved $${f%.received.png}.png"; done

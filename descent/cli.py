@@ -300,6 +300,8 @@ def build(
                                                "(ft).")] = UnitsChoice.METRIC,
     mark_site: Annotated[bool, typer.Option("--mark-site", help="A reticle on the landing site in every "
                                             "frame.")] = False,
+    subtitles: Annotated[bool, typer.Option("--subtitles/--no-subtitles", help="With altitude: add the values "
+                                            "drawn as a subtitle track (data for players and scripts).")] = True,
     telemetry_out: Annotated[Path | None, typer.Option("--telemetry-out", help="CSV of the exact values drawn on "
                                                        "each output frame.", show_default=False)] = None,
     overlay_only: Annotated[Path | None, typer.Option("--overlay-only", help="Also write the HUD alone with "
@@ -366,6 +368,7 @@ def build(
             hud=HudConfig(enabled=hud, position=hud_position.value, units=units.value, mark_site=mark_site),
             telemetry_out=telemetry_out,
             overlay_only=overlay_only,
+            subtitles=subtitles,
             overwrite=overwrite,
             run=RunConfig(workers=workers, progress=not quiet),
             report_path=report,

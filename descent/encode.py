@@ -140,7 +140,8 @@ def subtitle_mux_args(*, ffmpeg: str, video: Path, subtitles: Path, output: Path
         picture["v"], text["s"], str(output), format=_muxer(output),
         vcodec="copy",  # the pictures are already encoded: copy them as they are
         scodec=SUBTITLE_CODECS[output.suffix.lower()],
-        **{"metadata:s:s:0": "title=descent telemetry", "disposition:s:0": 0},  # shown only when chosen
+        # Not shown until chosen, where the container allows it: MKV does, MP4 marks its only track enabled.
+        **{"metadata:s:s:0": "title=descent telemetry", "disposition:s:0": 0},
         **({"movflags": "+faststart"} if output.suffix.lower() in (".mp4", ".mov") else {}),
     )
     return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "error", "-y", *ffmpeg_python.get_args(stream)]

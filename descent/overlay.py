@@ -293,12 +293,29 @@ class Hud:
         """The HUD by itself, BGRA with straight alpha: for an editor's overlay track.
 
         Drawn once on black and once on white, the two differ by exactly what the HUD lets through.
+        Only the panel and the reticle are worked out; the rest of the frame stays transparent.
         """
-        on_black = self.draw(np.zeros((height, width, 3), np.uint8), index).astype(np.int32)  # x 255 below
-        on_white = self.draw(np.full((height, width, 3), 255, np.uint8), index).astype(np.int32)
-        alpha = 255 - (on_white - on_black).max(axis=2)
-        straight = np.where(alpha[:, :, None] > 0, on_black * 255 // np.maximum(alpha, 1)[:, :, None], 0)
-        return np.dstack([np.clip(straight, 0, 255), alpha]).astype(np.uint8)
+        on_black = self.draw(np.zeros((height, width, 3), np.uint8), index)
+        on_white = self.draw(np.full((height, width, 3), 255, np.uint8), index)
+        out = np.zeros((height, width, 4), np.uint8)
+        for x0, y0, x1, y1 in self._regions(index, width, height):
+            black = on_black[y0:y1, x0:x1].astype(np.int32)  # x 255 below: past int16
+            alpha = 255 - (on_white[y0:y1, x0:x1].astype(np.int32) - black).max(axis=2)
+            straight = black * 255 // np.maximum(alpha, 1)[:, :, None]
+            out[y0:y1, x0:x1, :3] = np.clip(straight, 0, 255)
+            out[y0:y1, x0:x1, 3] = alpha
+        return out
+
+    def _regions(self, index: int, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """The rectangles the HUD draws in for frame `index`: the panel and the reticle."""
+        regions = [self.box] if self.panel else []
+        if self.config.mark_site and self.sites is not None and np.all(np.isfinite(self.sites[index])):
+            reach = math.ceil(40 * self.unit)  # the reticle's arms (1.5 x 22 units) and its outline
+            x, y = (round(float(v)) for v in self.sites[index])
+            box = (max(0, x - reach), max(0, y - reach), min(width, x + reach + 1), min(height, y + reach + 1))
+            if box[0] < box[2] and box[1] < box[3]:
+                regions.append(box)
+        return regions
 
 
 def _ink(bgr: tuple[int, int, int], colour: bool) -> tuple[int, ...] | int:

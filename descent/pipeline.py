@@ -83,6 +83,7 @@ class BuildConfig:
     hud: HudConfig = field(default_factory=HudConfig)
     telemetry_out: Path | None = None  # CSV of the values drawn on each output frame
     overlay_only: Path | None = None  # the HUD alone, with transparency (ProRes 4444 .mov)
+    subtitles: bool = True  # the values drawn, as a subtitle track in the video
     overwrite: bool = False
     run: RunConfig = field(default_factory=RunConfig)
     report_path: Path | None = None
@@ -422,7 +423,7 @@ def build(config: BuildConfig) -> Summary:
             if overlay_writer is not None and hud is not None:
                 overlay_writer.write(hud.draw_alone(frame.index, width=width, height=height), count)
         if track is not None and hud is not None:
-            if config.output.suffix.lower() in SUBTITLE_CODECS:
+            if config.subtitles and config.output.suffix.lower() in SUBTITLE_CODECS:
                 write_srt(subtitles, shown_frames, track, [hud.caption(s.index) for s in shown_frames],
                           fps=timing.fps)
                 writer.subtitles = subtitles

@@ -309,3 +309,45 @@ def test_overlay_alone_has_straight_alpha() -> None:
     alpha = bgra[:, :, 3:4].astype(int)
     rebuilt = (bgra[:, :, :3].astype(int) * alpha + 200 * (255 - alpha)) // 255
     assert np.abs(rebuilt - composited).max() <= 3  # over any background it gives what the HUD draws
+
+
+@pytest.mark.slow
+def test_sparse_telemetry_is_filled_along_the_image_chain(make_descent, tmp_path: Path) -> None:
+    # Four published altitudes over a descent with a hover: between them the images give the shape.
+    folder, truth = make_descent(frames=90, size_px=192, hover_fraction=0.3)
+    ordered = sorted(truth["frames"], key=lambda f: f["time_s"])
+    picks = [ordered[k] for k in (0, 30, 60, 89)]
+    log = tmp_path / "published.csv"
+    log.write_text("utc,altitude_m\n" + "".join(f"{f['time_utc']},{f['altitude_m']:.3f}\n" for f in picks))
+    result = run_cli("build", folder, "-o", tmp_path / "s.mp4", "--telemetry", log, "--telemetry-out",
+                     tmp_path / "values.csv", "--stabilise", "off", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["altitude"]["source"] == "telemetry and images"
+    rows = list(csv.DictReader((tmp_path / "values.csv").read_text().splitlines()))
+    errors = [abs(float(r["altitude_m"]) / f["altitude_m"] - 1) for r, f in zip(rows, ordered, strict=True)]
+    assert max(errors) < 0.05
+    straight = np.interp([f["time_s"] for f in ordered], [p["time_s"] for p in picks],
+                         [p["altitude_m"] for p in picks])
+    assert max(abs(s / f["altitude_m"] - 1) for s, f in zip(straight, ordered, strict=True)) > 0.2
+    assert rows[0]["estimated"] == "0" and rows[15]["estimated"] == "1"
+
+
+def test_landing_site_positions_follow_the_ground(make_descent) -> None:
+    from descent.pipeline import site_positions
+    from descent.sources.images import probe
+    from descent.stabilise.analyse import measure_motion
+
+    folder, truth = make_descent(frames=40, size_px=192)
+    ordered = sorted(truth["frames"], key=lambda f: f["time_s"])
+    infos = [probe(folder / f["file"]) for f in ordered]
+    motions = measure_motion(infos, user_mask=None, workers=2, progress=lambda items, total: iter(items)).motions
+    found = site_positions(infos, motions, None, width=192, height=192)
+    last = ordered[-1]
+    centre = (192 - 1) / 2
+    for f, (x, y) in zip(ordered, found, strict=True):
+        yaw = math.radians(f["yaw_deg"])
+        dx, dy = last["camera_x_m"] - f["camera_x_m"], last["camera_y_m"] - f["camera_y_m"]
+        # The generator maps frame pixels to ground by R(yaw) * scale: the inverse takes the ground back.
+        u = centre + (math.cos(yaw) * dx + math.sin(yaw) * dy) / f["m_per_px"]
+        v = centre + (-math.sin(yaw) * dx + math.cos(yaw) * dy) / f["m_per_px"]
+        assert math.hypot(x - u, y - v) < 2.0, (f["file"], x, y, u, v)

@@ -132,3 +132,17 @@ def test_unwritable_folder(tmp_path: Path) -> None:
     locked.mkdir(mode=0o500)
     with pytest.raises(UsageError, match="not writable"):
         check_output(locked / "v.mp4", "h264", overwrite=False)
+
+
+def test_subtitle_mux_arguments() -> None:
+    from descent.encode import subtitle_mux_args
+
+    args = subtitle_mux_args(ffmpeg="ffmpeg", video=Path("v.mp4"), subtitles=Path("s.srt"), output=Path("o.mp4"))
+    assert args[args.index("-i") + 1] == "v.mp4"  # the finished video ...
+    assert args[args.index("-i", args.index("-i") + 1) + 1] == "s.srt"  # ... and the values as text
+    assert args[args.index("-vcodec") + 1] == "copy"  # pictures copied, not encoded again
+    assert args[args.index("-scodec") + 1] == "mov_text"  # the subtitle codec MP4 players read
+    assert args[args.index("-map") : args.index("-map") + 4] == ["-map", "0:v", "-map", "1:s"]
+    assert args[args.index("-movflags") + 1] == "+faststart"  # still playable while it downloads
+    mkv = subtitle_mux_args(ffmpeg="ffmpeg", video=Path("v.mkv"), subtitles=Path("s.srt"), output=Path("o.mkv"))
+    assert mkv[mkv.index("-scodec") + 1] == "srt" and "-movflags" not in mkv
