@@ -25,9 +25,10 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check descent tests scripts
 	$(BIN)/mypy
 
-demo: $(STAMP)  ## generate a synthetic descent and build landing.mp4 from it
+demo: $(STAMP)  ## generate a synthetic descent and build landing.mp4 from it, with the altitude HUD
 	$(BIN)/python scripts/synthetic_descent.py $(DEMO_DIR)/frames --frames 300 --size 512 --flicker 0.03 --drop-every 40
-	$(BIN)/descent build $(DEMO_DIR)/frames -o landing.mp4 --overwrite --report $(DEMO_DIR)/report.json
+	$(BIN)/descent build $(DEMO_DIR)/frames -o landing.mp4 --overwrite --report $(DEMO_DIR)/report.json \
+		--telemetry $(DEMO_DIR)/frames/telemetry.csv --mark-site --telemetry-out $(DEMO_DIR)/values.csv
 
 bench: $(STAMP)  ## timings and quality against ffmpeg, vid.stab and ffmpeg deflicker (prints ratios; never fails)
 	$(BIN)/python scripts/bench_build.py

@@ -131,14 +131,18 @@ class Hud:
 
     def __init__(self, config: HudConfig, *, width: int, height: int, track: AltitudeTrack | None,
                  sites: np.ndarray | None = None) -> None:
-        """`track` None: no altitude, so no panel (only the landing-site reticle, if asked for)."""
+        """`track` None: no altitude, so no panel (only the landing-site reticle, if asked for).
+
+        `config.enabled` decides whether the panel is burned into the video (`draw`); the overlay for
+        editors (`draw_alone`) and the captions have it whenever there is altitude.
+        """
         self.config = config
         self.sites = sites  # n x 2 output pixel positions of the landing site per frame (NaN: not in view)
         # One HUD unit is a pixel at 1080p. Below 1080p the HUD shrinks with the frame, but not below
         # half size, so that 480p stays readable; a frame too small for that gets a HUD that fills it.
         u = max(min(height / 1080, width / 1920), 0.5)
         self.unit = u
-        self.panel = track is not None and config.enabled
+        self.panel = track is not None
         if track is None:
             track = AltitudeTrack(np.zeros(0), False, np.zeros(0), np.zeros(0), np.zeros(0, bool), None, "none")
         self.track = track
@@ -245,10 +249,13 @@ class Hud:
                                   start_s=float(track.times_s[0])),
         }
 
-    def draw(self, pixels: np.ndarray, index: int) -> np.ndarray:
-        """The HUD on an output frame (grey or BGR, uint8), in place; returns the frame."""
+    def draw(self, pixels: np.ndarray, index: int, *, panel: bool = True) -> np.ndarray:
+        """The HUD on an output frame (grey or BGR, uint8), in place; returns the frame.
+
+        `panel` False draws only the landing-site reticle (--no-hud with --mark-site).
+        """
         colour = pixels.ndim == 3
-        if self.panel:
+        if self.panel and panel:
             self._draw_panel(pixels, index)
         if self.config.mark_site and self.sites is not None:
             self._reticle(pixels, self.sites[index], colour)

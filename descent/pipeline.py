@@ -165,10 +165,10 @@ def read_frames(items: Iterable[tuple[int, FrameInfo]], *, total: int, strict: b
         yield result
 
 
-def draw_hud(frames: Iterable[Frame], hud: Hud) -> Iterator[Frame]:
+def draw_hud(frames: Iterable[Frame], hud: Hud, *, panel: bool) -> Iterator[Frame]:
     """The HUD on each output frame (drawn in place: the warped frame is this stage's own)."""
     for frame in frames:
-        yield replace(frame, pixels=hud.draw(frame.pixels, frame.index))
+        yield replace(frame, pixels=hud.draw(frame.pixels, frame.index, panel=panel))
 
 
 def drop_duplicates(frames: Iterable[Frame], summary: Summary, *, keep: bool) -> Iterator[Frame]:
@@ -346,7 +346,6 @@ def build(config: BuildConfig) -> Summary:
         log.warning("frames come in %d sizes; each is fitted into %dx%d", len(summary.sizes), width, height)
     normalisation = plan(infos, config.normalise, config.run)
     summary.normalisation = _normalisation_summary(normalisation)
-    colour = summary.colour_frames > 0 or normalisation.colour_out
     shown = [(i, f) for i, f in enumerate(infos) if repeats[i] > 0]
     interval = sequence.median_interval_s
     capture_fps = 1 / interval if interval else timing.fps
@@ -380,9 +379,11 @@ def build(config: BuildConfig) -> Summary:
             summary.altitude = track.summary()
         sites = site_positions(infos, motions, stabilisation, width=width, height=height) if (
             config.hud.mark_site and motions is not None) else None
-        if config.hud.enabled or config.hud.mark_site:
-            hud = Hud(config.hud, width=width, height=height, track=track, sites=sites)
-    if config.overlay_only is not None and (hud is None or track is None):
+        hud = Hud(config.hud, width=width, height=height, track=track, sites=sites)
+    # A burned-in HUD is colour (its amber marks estimates, the profile and the site) even on grey frames.
+    burned_hud = hud is not None and ((hud.panel and config.hud.enabled) or config.hud.mark_site)
+    colour = summary.colour_frames > 0 or normalisation.colour_out or burned_hud
+    if config.overlay_only is not None and track is None:
         raise UsageError("--overlay-only draws the altitude HUD: give --telemetry or --altitude-at")
     gains = None
     if config.normalise.deflicker and len(infos) > 2:
@@ -413,8 +414,8 @@ def build(config: BuildConfig) -> Summary:
             frames = warp(frames, stabilisation.path, width=width, height=height, border=config.stabilise.border)
         else:
             frames = fit_frames(frames, width=width, height=height)
-        if hud is not None:
-            frames = draw_hud(frames, hud)
+        if hud is not None and (config.hud.enabled or config.hud.mark_site):
+            frames = draw_hud(frames, hud, panel=config.hud.enabled)
         for frame, count in schedule(frames, repeats, hold=timing.realtime):
             record = summary.frames[frame.index]
             record.output_first, record.output_count = writer.frames_written, count

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import probe_video, run_cli
+from conftest import decode_video, probe_video, run_cli
 
 from descent.altitude import (
     AltitudeTrack,
@@ -351,3 +351,23 @@ def test_landing_site_positions_follow_the_ground(make_descent) -> None:
         u = centre + (math.cos(yaw) * dx + math.sin(yaw) * dy) / f["m_per_px"]
         v = centre + (-math.sin(yaw) * dx + math.cos(yaw) * dy) / f["m_per_px"]
         assert math.hypot(x - u, y - v) < 2.0, (f["file"], x, y, u, v)
+
+
+@pytest.mark.slow
+def test_no_hud_keeps_the_data_and_the_overlay(make_descent, tmp_path: Path) -> None:
+    # A clean video for an editor, with the HUD as its own track and the values as data.
+    folder, _ = make_descent(frames=20)
+    common = ["--telemetry", folder / "telemetry.csv", "--stabilise", "off", "--deflicker", "off", "--defects", "off"]
+    assert run_cli("build", folder, "-o", tmp_path / "plain.mp4", "--no-subtitles", "--no-hud", *common).returncode == 0
+    result = run_cli("build", folder, "-o", tmp_path / "clean.mp4", "--no-hud", "--overlay-only",
+                     tmp_path / "hud.mov", "--telemetry-out", tmp_path / "values.csv", *common)
+    assert result.returncode == 0, result.stderr
+    clean = decode_video(tmp_path / "clean.mp4", width=128, height=128)
+    plain = decode_video(tmp_path / "plain.mp4", width=128, height=128)
+    assert np.array_equal(clean, plain)  # nothing burned in
+    assert len(_read_subtitles(tmp_path / "clean.mp4")) == 20
+    assert "Subtitle" not in probe_video(tmp_path / "plain.mp4")["text"]  # --no-subtitles
+    assert len((tmp_path / "values.csv").read_text().splitlines()) == 21
+    rgba = subprocess.run([find_ffmpeg(), "-v", "error", "-i", str(tmp_path / "hud.mov"), "-frames:v", "1", "-f",
+                           "rawvideo", "-pix_fmt", "rgba", "-"], capture_output=True, check=True).stdout
+    assert np.frombuffer(rgba, np.uint8).reshape(128, 128, 4)[:, :, 3].max() > 240  # the panel is there
