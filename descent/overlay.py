@@ -19,7 +19,6 @@ import numpy as np
 
 from descent.altitude import AltitudeTrack
 
-POSITIONS = ("bottom-left", "bottom-right", "top-left", "top-right")
 PANEL_ALPHA = 0.6
 PANEL_BGR = (22, 18, 14)
 LABEL_BGR = (200, 200, 200)

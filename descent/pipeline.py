@@ -280,9 +280,9 @@ def _motions(infos: list[FrameInfo], stabilisation: Stabilisation | None, normal
                           progress=progress).motions
 
 
-def altitude_track(config: AltitudeConfig, telemetry: Telemetry | None, infos: list[FrameInfo],
+def altitude_track(telemetry: Telemetry | None, anchors: list[tuple[float, float]], infos: list[FrameInfo],
                    sequence: OrderedSequence, motions: list[FrameMotion] | None) -> AltitudeTrack:
-    """Altitude for every captured frame from the telemetry, the image scale chain and the anchors."""
+    """Altitude for every captured frame from the telemetry, or the image scale chain and the anchors."""
     times = np.array([f.time_s for f in infos], np.float64)
     chain = camera_path(motions)[:, 0] if motions is not None else None
     if telemetry is not None:
@@ -293,8 +293,6 @@ def altitude_track(config: AltitudeConfig, telemetry: Telemetry | None, infos: l
                         "(check --time-offset)", outside, len(infos))
         return track
     assert chain is not None
-    anchors = [parse_altitude_at(text, first_time_s=float(times[0]), times_utc=sequence.times_are_utc)
-               for text in config.altitude_at]
     return from_images(times, chain, anchors, frames_utc=sequence.times_are_utc)
 
 
@@ -320,23 +318,72 @@ def site_positions(infos: list[FrameInfo], motions: list[FrameMotion], stabilisa
     return positions
 
 
-def build(config: BuildConfig) -> Summary:
-    """Make the video. Returns what was found and done; raises DescentError on bad input."""
+def _check(config: BuildConfig) -> None:
+    """Everything that can be refused before any frame is read."""
     check_output(config.output, config.encode.codec, overwrite=config.overwrite)
     if config.overlay_only is not None:
         check_output(config.overlay_only, "prores4444", overwrite=config.overwrite)
+        if not config.altitude.wanted:
+            raise UsageError("--overlay-only draws the altitude HUD: give --telemetry or --altitude-at")
     find_ffmpeg(config.encode.ffmpeg)  # a wrong --ffmpeg should fail now, not after the motion pass
-    timing = config.timing
-    if timing.fps <= 0 or timing.speed <= 0:
+    if config.timing.fps <= 0 or config.timing.speed <= 0:
         raise UsageError("--fps and --speed must be greater than 0")
+
+
+def _read_telemetry(config: AltitudeConfig) -> Telemetry | None:
+    """The altitude log, read before the long passes so that a bad one fails at once."""
+    if config.telemetry is None:
+        return None
+    telemetry = read_telemetry(config.telemetry, config.telemetry_options)
+    for problem in telemetry.problems:
+        log.warning("%s: %s", config.telemetry, problem)
+    return telemetry
+
+
+def plan_hud(config: BuildConfig, telemetry: Telemetry | None, anchors: list[tuple[float, float]],
+             infos: list[FrameInfo], sequence: OrderedSequence, motions: list[FrameMotion] | None,
+             stabilisation: Stabilisation | None, *, width: int,
+             height: int) -> tuple[AltitudeTrack | None, Hud | None]:
+    """The altitude of every frame and the HUD that shows it (None, None when neither is asked for)."""
+    if not (config.altitude.wanted or config.hud.mark_site):
+        return None, None
+    track = altitude_track(telemetry, anchors, infos, sequence, motions) if config.altitude.wanted else None
+    sites = None
+    if config.hud.mark_site and motions is not None:
+        sites = site_positions(infos, motions, stabilisation, width=width, height=height)
+    return track, Hud(config.hud, width=width, height=height, track=track, sites=sites)
+
+
+def plan_deflicker(infos: list[FrameInfo], motions: list[FrameMotion] | None, normalisation: NormalisePlan, *,
+                   period_frames: float, run: RunConfig) -> tuple[np.ndarray, dict[str, object]]:
+    """Each frame's exposure gain, from pass 1's aligned brightness ratios when there was a pass 1."""
+    ratios = [m.log_gain for m in motions] if motions is not None else measure_brightness(infos, normalisation, run)
+    gains, steps = deflicker_gains(ratios, period_frames=period_frames)
+    corrections = np.log(gains)
+    return gains, {"largest_correction": round(float(np.abs(corrections).max()), 4),
+                   "rms_correction": round(float(np.sqrt(np.mean(corrections**2))), 4),
+                   "steps_kept": [str(infos[i].path) for i in steps],
+                   "unmeasured_pairs": sum(r is None for r in ratios[1:])}
+
+
+def build(config: BuildConfig) -> Summary:
+    """Make the video. Returns what was found and done; raises DescentError on bad input."""
+    _check(config)
+    timing = config.timing
+    telemetry = _read_telemetry(config.altitude)
     found = scan(config.source, config.run)
     sequence = found.sequence
     if timing.realtime and not sequence.has_times:
         raise UsageError("--realtime needs capture times and none were found; give --times or --name-pattern")
+    if (config.altitude.wanted or config.hud.mark_site) and not sequence.has_times:
+        raise UsageError("altitude and the landing-site marker need capture times, and none were found; "
+                         "give --times or --name-pattern")
     summary = Summary.from_sequence(sequence, images_found=found.images_found,
                                     skipped_files=found.skipped_files, unreadable=found.unreadable)
     infos = sequence.frames
     times = [f.time_s for f in infos if f.time_s is not None] if sequence.has_times else None
+    anchors = [parse_altitude_at(text, first_time_s=float(times[0]), times_utc=sequence.times_are_utc)
+               for text in config.altitude.altitude_at] if times else []
     repeats = plan_repeats(times, timing, frame_count=len(infos))
     for record, count in zip(summary.frames, repeats, strict=True):
         if count == 0:
@@ -349,6 +396,8 @@ def build(config: BuildConfig) -> Summary:
     shown = [(i, f) for i, f in enumerate(infos) if repeats[i] > 0]
     interval = sequence.median_interval_s
     capture_fps = 1 / interval if interval else timing.fps
+
+    # Pass 1: motion, when stabilising or when the altitude chain or the landing site needs it.
     stabilisation = None
     if config.stabilise.mode is not StabiliseMode.OFF:
         stabilisation = stabilise(
@@ -360,40 +409,22 @@ def build(config: BuildConfig) -> Summary:
             "bridged_pairs": stabilisation.bridged, "frames_with_fill": int(stabilisation.path.needs_fill.sum()),
             "static_fraction": stabilisation.static_fraction, "motion_reused": stabilisation.reused,
         }
-    hud: Hud | None = None
-    track: AltitudeTrack | None = None
-    if config.altitude.wanted or config.hud.mark_site:
-        if not sequence.has_times:
-            raise UsageError("altitude and the landing-site marker need capture times, and none were found; "
-                             "give --times or --name-pattern")
-        telemetry = None
-        if config.altitude.telemetry is not None:
-            telemetry = read_telemetry(config.altitude.telemetry, config.altitude.telemetry_options)
-            for problem in telemetry.problems:
-                log.warning("%s: %s", config.altitude.telemetry, problem)
-        sparse = telemetry is not None and telemetry.median_interval_s > SPARSE_INTERVAL_S
-        needs_chain = bool(config.altitude.altitude_at) or config.hud.mark_site or sparse
-        motions = _motions(infos, stabilisation, normalisation, config.run) if needs_chain else None
-        if config.altitude.wanted:
-            track = altitude_track(config.altitude, telemetry, infos, sequence, motions)
-            summary.altitude = track.summary()
-        sites = site_positions(infos, motions, stabilisation, width=width, height=height) if (
-            config.hud.mark_site and motions is not None) else None
-        hud = Hud(config.hud, width=width, height=height, track=track, sites=sites)
+    sparse = telemetry is not None and telemetry.median_interval_s > SPARSE_INTERVAL_S
+    needs_chain = bool(config.altitude.altitude_at) or config.hud.mark_site or sparse
+    motions = _motions(infos, stabilisation, normalisation, config.run) if (
+        stabilisation is not None or needs_chain) else None
+
+    track, hud = plan_hud(config, telemetry, anchors, infos, sequence, motions, stabilisation, width=width,
+                          height=height)
+    if track is not None:
+        summary.altitude = track.summary()
+    gains = None
+    if config.normalise.deflicker and len(infos) > 2:
+        gains, summary.deflicker = plan_deflicker(infos, motions, normalisation, run=config.run,
+                                                  period_frames=config.normalise.deflicker_period_s * capture_fps)
     # A burned-in HUD is colour (its amber marks estimates, the profile and the site) even on grey frames.
     burned_hud = hud is not None and ((hud.panel and config.hud.enabled) or config.hud.mark_site)
     colour = summary.colour_frames > 0 or normalisation.colour_out or burned_hud
-    if config.overlay_only is not None and track is None:
-        raise UsageError("--overlay-only draws the altitude HUD: give --telemetry or --altitude-at")
-    gains = None
-    if config.normalise.deflicker and len(infos) > 2:
-        ratios = ([m.log_gain for m in stabilisation.motions] if stabilisation is not None
-                  else measure_brightness(infos, normalisation, config.run))
-        gains, steps = deflicker_gains(ratios, period_frames=config.normalise.deflicker_period_s * capture_fps)
-        summary.deflicker = {"largest_correction": round(float(np.abs(np.log(gains)).max()), 4),
-                             "rms_correction": round(float(np.sqrt(np.mean(np.log(gains) ** 2))), 4),
-                             "steps_kept": [str(infos[i].path) for i in steps],
-                             "unmeasured_pairs": sum(r is None for r in ratios[1:])}
 
     shown_frames: list[ShownFrame] = []
     subtitles = config.output.with_name(f".{config.output.stem}.telemetry.srt")

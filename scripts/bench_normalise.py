@@ -33,6 +33,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from benchlib import encode_ms_per_frame
 from synthetic_descent import DescentSpec, colour_test_image, generate
 
 from descent.encode import EncodeConfig, ffmpeg_args, find_ffmpeg
@@ -83,21 +84,8 @@ def costs(size: int) -> list[tuple[str, float]]:
         ("demosaic VNG (8-bit)", best_ms(lambda: demosaic(mosaic8, "RGGB", "vng"))),
         ("demosaic bilinear (8-bit)", best_ms(lambda: demosaic(mosaic8, "RGGB", "bilinear"))),
         ("demosaic edge-aware (16-bit)", best_ms(lambda: demosaic(mosaic16, "RGGB", "edge-aware"))),
-        ("encode libx264 crf 18 medium, per frame", encode_ms(grey16, size)),
+        ("encode libx264 crf 18 medium, per frame", encode_ms_per_frame((grey16 >> 4).astype(np.uint8), frames=60)),
     ]
-
-
-def encode_ms(grey16: np.ndarray, size: int, frames: int = 60) -> float:
-    """libx264 time per frame on frames that change (so the encoder does real work), 2 threads."""
-    picture = (grey16 >> 4).astype(np.uint8)
-    out = Path(tempfile.mkdtemp()) / "e.mp4"
-    args = ffmpeg_args(ffmpeg=find_ffmpeg(), width=size, height=size, colour=False, fps=30, output=out,
-                       config=EncodeConfig())
-    data = b"".join(np.roll(picture, 5 * k, axis=1).tobytes() for k in range(frames))
-    start = time.perf_counter()
-    subprocess.run(args, input=data, check=True)
-    shutil.rmtree(out.parent)
-    return 1000 * (time.perf_counter() - start) / frames
 
 
 def log_brightness(video: Path, side: int) -> np.ndarray:

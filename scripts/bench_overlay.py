@@ -10,18 +10,14 @@ Usage: python scripts/bench_overlay.py
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
+from benchlib import encode_ms_per_frame
 from synthetic_descent import colour_test_image
 
 from descent.altitude import AltitudeTrack, touchdown_time, vertical_speed
-from descent.encode import EncodeConfig, ffmpeg_args, find_ffmpeg
 from descent.overlay import Hud, HudConfig
 
 SIZES = {"480p": (854, 480), "1080p": (1920, 1080), "4K": (3840, 2160)}
@@ -52,21 +48,9 @@ def draw_ms(width: int, height: int, *, alone: bool = False, frames: int = 200) 
     return 1000 * best
 
 
-def encode_ms(width: int, height: int, frames: int = 30) -> float:
-    picture = cv2.resize(colour_test_image(512, seed=2), (width, height))
-    out = Path(tempfile.mkdtemp()) / "e.mp4"
-    args = ffmpeg_args(ffmpeg=find_ffmpeg(), width=width, height=height, colour=True, fps=30, output=out,
-                       config=EncodeConfig())
-    data = b"".join(np.roll(picture, 9 * k, axis=1).tobytes() for k in range(frames))
-    start = time.perf_counter()
-    subprocess.run(args, input=data, check=True)
-    shutil.rmtree(out.parent)
-    return 1000 * (time.perf_counter() - start) / frames
-
-
 def main() -> None:
     cv2.setNumThreads(1)
-    encode = encode_ms(*SIZES["1080p"])
+    encode = encode_ms_per_frame(cv2.resize(colour_test_image(512, seed=2), SIZES["1080p"]))
     print("HUD drawing per frame, one core (best of 200); encoding 1080p libx264 crf 18 medium per frame:")
     print(f"  {'what':<34} {'ms':>8} {'vs encode':>10}")
     for name, size in SIZES.items():

@@ -371,3 +371,19 @@ def test_no_hud_keeps_the_data_and_the_overlay(make_descent, tmp_path: Path) -> 
     rgba = subprocess.run([find_ffmpeg(), "-v", "error", "-i", str(tmp_path / "hud.mov"), "-frames:v", "1", "-f",
                            "rawvideo", "-pix_fmt", "rgba", "-"], capture_output=True, check=True).stdout
     assert np.frombuffer(rgba, np.uint8).reshape(128, 128, 4)[:, :, 3].max() > 240  # the panel is there
+
+
+def test_bad_altitude_input_is_refused_before_any_work(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent()
+    no_altitude = tmp_path / "log.csv"
+    no_altitude.write_text("time,speed\n0,1\n1,2\n")
+    cases = [
+        (["--telemetry", no_altitude], "no altitude column found among 'time', 'speed'; name it with --alt-column"),
+        (["--overlay-only", tmp_path / "hud.mov"], "--overlay-only draws the altitude HUD"),
+        (["--altitude-at", "soon=100"], "'soon' is not a time"),
+    ]
+    for extra, message in cases:
+        result = run_cli("build", folder, "-o", tmp_path / "x.mp4", *extra)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert "measuring motion" not in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "x.mp4").exists()
