@@ -43,6 +43,8 @@ from descent.normalise.tone import (
 from descent.parallel import ordered_map
 
 SAMPLE_FRAMES = 24
+SAMPLE_BYTES = 192 << 20  # the sample is held in memory at once: fewer frames when they are large (4K)
+MIN_SAMPLE_FRAMES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +169,9 @@ def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, worke
         except FrameReadError:
             return None  # reported when the frame comes up in pass 2
 
-    raws = [r for r in ordered_map(safe_read, _sample(infos, SAMPLE_FRAMES), workers=workers) if r is not None]
+    largest = max(f.width * f.height * f.channels * (2 if f.bit_depth > 8 else 1) for f in infos)
+    count = max(MIN_SAMPLE_FRAMES, min(SAMPLE_FRAMES, SAMPLE_BYTES // max(largest, 1)))
+    raws = [r for r in ordered_map(safe_read, _sample(infos, count), workers=workers) if r is not None]
     pattern, source, guess = _choose_pattern(config, infos, raws)
     if pattern is not None and config.demosaic == "vng" and any(r.dtype != np.uint8 for r in raws):
         raise UsageError("--demosaic vng reads 8-bit mosaics only; use edge-aware for deeper data")
@@ -183,7 +187,7 @@ def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, worke
                          else find_defects([], stride=stride),
                          demosaic_method=config.demosaic, contrast=config.contrast)
     if config.devignette and sensor:
-        mean = np.mean([plan.linear_grey(r).astype(np.float32) for r in sensor], axis=0)
+        mean = sum((plan.linear_grey(r).astype(np.float32) for r in sensor), np.zeros(1, np.float32)) / len(sensor)
         k2, k4 = estimate_vignetting(cv2.resize(mean, (min(256, mean.shape[1]), min(256, mean.shape[0])),
                                                 interpolation=cv2.INTER_AREA))
         plan = replace(plan, vignette_gain=vignetting_gain(size, k2, k4), vignetting=(k2, k4))

@@ -66,45 +66,48 @@ def find_defects(samples: list[np.ndarray], *, stride: int) -> Defects:
     empty = Defects(*(np.zeros(0, np.intp),) * 2, *(np.zeros((0, 8), np.intp),) * 2)
     if len(samples) < MIN_DEFECT_FRAMES or samples[0].ndim != 2:
         return empty
-    high = np.zeros(samples[0].shape, np.int32)
+    # First pass: how often each pixel is off its neighbours, one way or the other. Only counts are
+    # kept (a full-size median per sample would be 4 bytes a pixel a frame: gigabytes at 4K).
+    high = np.zeros(samples[0].shape, np.uint16)
     low = np.zeros_like(high)
-    medians: list[np.ndarray] = []
-    levels: list[float] = []
     for frame in samples:
-        median = _same_colour_median(frame, stride)
-        residual = frame.astype(np.float32) - median
+        residual = frame.astype(np.float32) - _same_colour_median(frame, stride)
         noise = 1.4826 * float(np.median(np.abs(residual[::3, ::3]))) + 1e-3
         high += residual > DEFECT_SIGMAS * noise
         low += residual < -DEFECT_SIGMAS * noise
-        medians.append(median)
-        levels.append(max(float(median.mean()), 1e-3))
     needed = DEFECT_SHARE * len(samples)
     ys, xs = np.nonzero((high >= needed) | (low >= needed))
-    exposure = np.array(levels)[:, None]  # divided out, so that flicker alone makes nothing correlate
-    around = np.stack([m[ys, xs] for m in medians]) / exposure  # candidates' neighbourhoods, sample by sample
+    if len(ys) == 0:
+        return empty
+    # Second pass, at the candidates only: does each one follow its neighbourhood from frame to frame?
+    ny, nx = _neighbours(ys, xs, samples[0].shape, stride, exclude=False)
+    exposure = np.array([max(float(f[::4, ::4].mean()), 1e-3) for f in samples])[:, None]  # divided out
+    around = np.stack([np.median(f[ny, nx].astype(np.float32), axis=1) for f in samples]) / exposure
     own = np.stack([f[ys, xs].astype(np.float32) for f in samples]) / exposure
     moving = around.std(axis=0) > STATIC_VARIATION * np.maximum(around.mean(axis=0), 1e-3)
-    ys, xs = ys[moving], xs[moving]
-    own, around = own[:, moving], around[:, moving]
     own_dev, around_dev = own - own.mean(axis=0), around - around.mean(axis=0)
     spread = np.sqrt((own_dev**2).sum(axis=0) * (around_dev**2).sum(axis=0))
     correlation = np.where(spread > 0, (own_dev * around_dev).sum(axis=0) / np.maximum(spread, 1e-12), 0.0)
-    stuck = correlation < FOLLOWS_SCENE
+    stuck = moving & (correlation < FOLLOWS_SCENE)
     ys, xs = ys[stuck], xs[stuck]
     if len(ys) == 0:
         return empty
     return Defects(ys, xs, *_neighbours(ys, xs, samples[0].shape, stride))
 
 
-def _neighbours(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, ...], stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """The 8 same-colour neighbours of each defect, reflected at the edges, other defects replaced by
-    the defect's nearest clean neighbour so that clusters are not repaired from each other."""
+def _neighbours(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, ...], stride: int, *,
+                exclude: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The 8 same-colour neighbours of each pixel, reflected at the edges. With `exclude`, neighbours
+    that are themselves in the list are replaced by the first one that is not, so that a cluster of
+    defects is not repaired from itself."""
     h, w = shape[:2]
     offsets = [(dy * stride, dx * stride) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
     ny = np.stack([ys + dy for dy, _ in offsets], axis=1)
     nx = np.stack([xs + dx for _, dx in offsets], axis=1)
     ny = np.where(ny < 0, ny + 2 * stride, np.where(ny >= h, ny - 2 * stride, ny))
     nx = np.where(nx < 0, nx + 2 * stride, np.where(nx >= w, nx - 2 * stride, nx))
+    if not exclude:
+        return ny, nx
     defect = np.zeros((h, w), bool)
     defect[ys, xs] = True
     bad = defect[ny, nx]
