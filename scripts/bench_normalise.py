@@ -39,7 +39,7 @@ from synthetic_descent import DescentSpec, colour_test_image, generate
 from descent.encode import EncodeConfig, ffmpeg_args, find_ffmpeg
 from descent.normalise import NormalisePlan
 from descent.normalise.bayer import demosaic
-from descent.normalise.calibrate import find_defects
+from descent.normalise.calibrate import Defects, find_defects
 from descent.normalise.deflicker import high_frequency_rms
 from descent.normalise.tone import ToneMap
 
@@ -70,8 +70,7 @@ def costs(size: int) -> list[tuple[str, float]]:
     plan = NormalisePlan(tone=ToneMap(black=60, white=4000, gamma=1.0), pattern=None, pattern_source="none",
                          guess=None, white_balance=(1.0, 1.0, 1.0), bits_used=12, defects=defects, size=(size, size))
     tone_only = NormalisePlan(tone=plan.tone, pattern=None, pattern_source="none", guess=None,
-                              white_balance=(1.0, 1.0, 1.0), bits_used=12, defects=find_defects([], stride=1),
-                              size=(size, size))
+                              white_balance=(1.0, 1.0, 1.0), bits_used=12, defects=Defects.none(), size=(size, size))
     colour8 = colour_test_image(size, seed=2)
     mosaic8 = colour8[:, :, 1].copy()
     mosaic8[0::2, 0::2], mosaic8[1::2, 1::2] = colour8[0::2, 0::2, 2], colour8[1::2, 1::2, 0]

@@ -184,10 +184,13 @@ def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, worke
     plan = NormalisePlan(tone=IDENTITY_8BIT, pattern=pattern, pattern_source=source, guess=guess,
                          white_balance=(1.0, 1.0, 1.0), bits_used=8, size=size, dark=dark, flat_gain=gain,
                          defects=find_defects(_dark_subtracted(sensor, dark), stride=stride) if config.defects
-                         else find_defects([], stride=stride),
+                         else Defects.none(),
                          demosaic_method=config.demosaic, contrast=config.contrast)
     if config.devignette and sensor:
-        mean = sum((plan.linear_grey(r).astype(np.float32) for r in sensor), np.zeros(1, np.float32)) / len(sensor)
+        mean = plan.linear_grey(sensor[0]).astype(np.float32)
+        for raw in sensor[1:]:  # a running sum: a stack of the sample would hold it all twice
+            mean += plan.linear_grey(raw)
+        mean /= len(sensor)
         k2, k4 = estimate_vignetting(cv2.resize(mean, (min(256, mean.shape[1]), min(256, mean.shape[0])),
                                                 interpolation=cv2.INTER_AREA))
         plan = replace(plan, vignette_gain=vignetting_gain(size, k2, k4), vignetting=(k2, k4))

@@ -30,6 +30,10 @@ class Defects:
     neighbour_ys: np.ndarray  # K x 8 same-colour neighbours of each defect, none of them a defect
     neighbour_xs: np.ndarray
 
+    @classmethod
+    def none(cls) -> Defects:
+        return cls(*(np.zeros(0, np.intp),) * 2, *(np.zeros((0, 8), np.intp),) * 2)
+
     def __len__(self) -> int:
         return len(self.ys)
 
@@ -63,9 +67,8 @@ def find_defects(samples: list[np.ndarray], *, stride: int) -> Defects:
     and it is left alone. A hot pixel that adds a constant to the scene follows it; a --dark frame
     removes those.
     """
-    empty = Defects(*(np.zeros(0, np.intp),) * 2, *(np.zeros((0, 8), np.intp),) * 2)
     if len(samples) < MIN_DEFECT_FRAMES or samples[0].ndim != 2:
-        return empty
+        return Defects.none()
     # First pass: how often each pixel is off its neighbours, one way or the other. Only counts are
     # kept (a full-size median per sample would be 4 bytes a pixel a frame: gigabytes at 4K).
     high = np.zeros(samples[0].shape, np.uint16)
@@ -78,7 +81,7 @@ def find_defects(samples: list[np.ndarray], *, stride: int) -> Defects:
     needed = DEFECT_SHARE * len(samples)
     ys, xs = np.nonzero((high >= needed) | (low >= needed))
     if len(ys) == 0:
-        return empty
+        return Defects.none()
     # Second pass, at the candidates only: does each one follow its neighbourhood from frame to frame?
     ny, nx = _neighbours(ys, xs, samples[0].shape, stride, exclude=False)
     exposure = np.array([max(float(f[::4, ::4].mean()), 1e-3) for f in samples])[:, None]  # divided out
@@ -91,7 +94,7 @@ def find_defects(samples: list[np.ndarray], *, stride: int) -> Defects:
     stuck = moving & (correlation < FOLLOWS_SCENE)
     ys, xs = ys[stuck], xs[stuck]
     if len(ys) == 0:
-        return empty
+        return Defects.none()
     return Defects(ys, xs, *_neighbours(ys, xs, samples[0].shape, stride))
 
 
