@@ -115,7 +115,10 @@ class NormalisePlan:
 
     def analysis_grey(self, raw: np.ndarray) -> np.ndarray:
         """8-bit grey, linear in counts above black: what motion and brightness are measured on."""
-        return replace(self.tone, gamma=1.0).apply(self.linear_grey(raw), (1.0,))
+        grey = self.linear_grey(raw)
+        if grey.dtype == np.uint8:
+            return grey  # 8-bit frames keep their counts: their tone curve is the identity
+        return replace(self.tone, gamma=1.0).apply(grey, (1.0,))
 
     def develop(self, raw: np.ndarray, *, gain: float = 1.0, colour: bool) -> np.ndarray:
         """A displayable 8-bit frame: calibrated, demosaiced, balanced, exposure-corrected, tone-mapped."""
