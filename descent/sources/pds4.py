@@ -32,16 +32,6 @@ def _text(element: ET.Element, path: str) -> str | None:
     return found.text.strip() if found is not None and found.text else None
 
 
-def data_file_of(label_path: Path) -> Path | None:
-    """The file a PDS4 label describes (its first `File/file_name`), or None if it names none."""
-    try:
-        root = ET.parse(label_path).getroot()
-    except (ET.ParseError, OSError):
-        return None
-    name = _text(root, "File_Area_Observational/File/file_name")
-    return label_path.with_name(name) if name else None
-
-
 def read_pds4_label(label_path: Path, data_path: Path | None = None) -> tuple[RawLayout, ProductLabel]:
     """The first image array of a PDS4 product and what its label says about it."""
     try:

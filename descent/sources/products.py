@@ -14,7 +14,7 @@ from descent.frames import FrameInfo
 from descent.sources.label import ProductLabel
 from descent.sources.pds3 import has_attached_label, read_pds3_label
 from descent.sources.pds4 import read_pds4_label
-from descent.sources.raw import RawLayout
+from descent.sources.raw import SUPPORTED_BANDS, RawLayout
 
 DATA_SUFFIXES = frozenset({".2a", ".2b", ".2c", ".img", ".dat"})
 PDS4_LABEL_SUFFIXES = frozenset({".xml", ".2al", ".2bl", ".2cl"})
@@ -46,7 +46,7 @@ def probe_product(path: Path, label: Path | None) -> FrameInfo:
     except OSError as exc:
         raise FrameReadError(layout.file, f"cannot read the data file its label names ({exc.strerror or exc})") \
             from None
-    if layout.bands not in (1, 3):
+    if layout.bands not in SUPPORTED_BANDS:
         raise FrameReadError(layout.file, f"{layout.bands} bands: descent reads grey (1 band) or colour (3 bands)")
     return FrameInfo(path=layout.file, width=layout.samples, height=layout.lines, channels=layout.bands,
                      bit_depth=layout.bit_depth, layout=layout, label=_with_default_cfa(info, layout))

@@ -70,7 +70,7 @@ class RawLayout:
                                             f"but the file ends {end - file_size} bytes short")
 
 
-SUPPORTED_BANDS = (1, 3)
+SUPPORTED_BANDS = (1, 3)  # grey, or colour with red first
 
 
 def read_raw(layout: RawLayout) -> np.ndarray:
