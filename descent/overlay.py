@@ -386,8 +386,8 @@ def plot_profile(times_s: np.ndarray, altitude_m: np.ndarray, *, title: str, wid
     points = np.column_stack([left + t / span * (right - left), bottom - altitude_m / top_alt * (bottom - top)])
     finite = np.all(np.isfinite(points), axis=1)
     cv2.polylines(image, [np.rint(points[finite] * 16).astype(np.int32)], False, (40, 110, 220), 2, cv2.LINE_AA, 4)
-    _stamp(image, heading.mask(title), left, 24, (30, 30, 30))
-    _stamp(image, label.mask(f"altitude ({unit})"), 12, top - 36, (60, 60, 60))
+    _stamp(image, heading.mask(title), (width - heading.width(title)) // 2, 14, (30, 30, 30))  # clear of the axis label
+    _stamp(image, label.mask(f"altitude ({unit})"), 12, top - 30, (60, 60, 60))
     axis = "seconds from the first sample"
     _stamp(image, label.mask(axis), (left + right - label.width(axis)) // 2, bottom + 40, (60, 60, 60))
     return image
