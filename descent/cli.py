@@ -415,8 +415,7 @@ def telemetry(
         series = read_telemetry(path, _telemetry_options(time_column, time_format, alt_column, alt_unit,
                                                          time_offset))
         if plot is not None:
-            from descent.overlay import plot_profile
-            from descent.sources.images import write_png
+            from descent.overlay import plot_profile, write_png
 
             write_png(plot, plot_profile(series.times_s, series.altitude_m, title=f"{path.name}: altitude"))
         if json_out:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from descent.altitude import AltitudeTrack
+from descent.sources.times import format_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +22,6 @@ class ShownFrame:
     output_count: int
     index: int  # the captured frame
     file: str
-
-
-def _utc(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _number(value: float | None, digits: int) -> str:
@@ -40,7 +36,7 @@ def _row(shown: ShownFrame, track: AltitudeTrack, fps: float) -> dict[str, str]:
         "video_time_s": f"{shown.output_first / fps:.6f}",
         "frames_shown": str(shown.output_count),
         "file": shown.file,
-        "capture_time": _utc(capture) if track.times_are_utc else f"{capture:.6f}",
+        "capture_time": format_utc(capture) if track.times_are_utc else f"{capture:.6f}",
         "altitude_m": _number(float(track.altitude_m[i]), 3),
         "vertical_speed_mps": _number(float(track.vertical_speed_mps[i]), 3),
         "time_to_touchdown_s": _number(track.time_to_touchdown_s(i), 3),

@@ -42,9 +42,9 @@ from descent.sources.discover import discover
 from descent.sources.images import probe, read_pixels
 from descent.sources.times import TimeOptions, assign_times
 from descent.stabilise import Stabilisation, StabiliseConfig, stabilise
-from descent.stabilise.analyse import measure_motion
+from descent.stabilise.analyse import analysis_picture, measure_motion
 from descent.stabilise.motion import FrameMotion
-from descent.stabilise.path import StabiliseMode, camera_path
+from descent.stabilise.path import StabiliseMode, camera_path, landing_site
 from descent.stabilise.similarity import Similarity, normalised_to_pixel
 from descent.stabilise.warp import warp
 from descent.telemetry import Telemetry, read_telemetry
@@ -213,13 +213,8 @@ def plan(infos: list[FrameInfo], config: NormaliseConfig, run: RunConfig) -> Nor
 
 def measure_brightness(infos: list[FrameInfo], normalisation: NormalisePlan, run: RunConfig) -> list[float | None]:
     """Brightness ratio of each frame to the one before, unaligned: deflicker's input when not stabilising."""
-    from descent.stabilise.motion import analysis_copy
-
     def grey(info: FrameInfo) -> np.ndarray | None:
-        try:
-            return analysis_copy(normalisation.analysis_grey(read_pixels(info)))
-        except FrameReadError:
-            return None
+        return analysis_picture(info, normalisation.analysis_grey)
 
     ratios: list[float | None] = []
     previous: np.ndarray | None = None
@@ -281,10 +276,10 @@ def _motions(infos: list[FrameInfo], stabilisation: Stabilisation | None, normal
 
 
 def altitude_track(telemetry: Telemetry | None, anchors: list[tuple[float, float]], infos: list[FrameInfo],
-                   sequence: OrderedSequence, motions: list[FrameMotion] | None) -> AltitudeTrack:
+                   sequence: OrderedSequence, camera: np.ndarray | None) -> AltitudeTrack:
     """Altitude for every captured frame from the telemetry, or the image scale chain and the anchors."""
     times = np.array([f.time_s for f in infos], np.float64)
-    chain = camera_path(motions)[:, 0] if motions is not None else None
+    chain = camera[:, 0] if camera is not None else None
     if telemetry is not None:
         track = from_telemetry(telemetry, times, frames_utc=sequence.times_are_utc, scale_chain=chain)
         outside = int((~track.known).sum())
@@ -296,15 +291,10 @@ def altitude_track(telemetry: Telemetry | None, anchors: list[tuple[float, float
     return from_images(times, chain, anchors, frames_utc=sequence.times_are_utc)
 
 
-def site_positions(infos: list[FrameInfo], motions: list[FrameMotion], stabilisation: Stabilisation | None, *,
-                   width: int, height: int) -> np.ndarray:
+def site_positions(infos: list[FrameInfo], motions: list[FrameMotion], camera: np.ndarray,
+                   stabilisation: Stabilisation | None, *, width: int, height: int) -> np.ndarray:
     """Where the landing site is in each output frame, in pixels (the reticle of --mark-site)."""
-    camera = stabilisation.path.camera if stabilisation is not None else camera_path(motions)
-    if stabilisation is not None:
-        site = np.array([stabilisation.path.site])
-    else:
-        measured = [i for i, m in enumerate(motions) if not m.bridged] or [len(motions) - 1]
-        site = np.array([[camera[measured[-1], 2], camera[measured[-1], 3]]])
+    site = np.array([stabilisation.path.site if stabilisation is not None else landing_site(camera, motions)])
     to_pixels = normalised_to_pixel(width, height)
     positions = np.full((len(infos), 2), np.nan)
     for i, info in enumerate(infos):
@@ -347,10 +337,13 @@ def plan_hud(config: BuildConfig, telemetry: Telemetry | None, anchors: list[tup
     """The altitude of every frame and the HUD that shows it (None, None when neither is asked for)."""
     if not (config.altitude.wanted or config.hud.mark_site):
         return None, None
-    track = altitude_track(telemetry, anchors, infos, sequence, motions) if config.altitude.wanted else None
+    # The stabiliser has chained the motions already; without it, chain them once here.
+    camera = stabilisation.path.camera if stabilisation is not None else (
+        camera_path(motions) if motions is not None else None)
+    track = altitude_track(telemetry, anchors, infos, sequence, camera) if config.altitude.wanted else None
     sites = None
-    if config.hud.mark_site and motions is not None:
-        sites = site_positions(infos, motions, stabilisation, width=width, height=height)
+    if config.hud.mark_site and motions is not None and camera is not None:
+        sites = site_positions(infos, motions, camera, stabilisation, width=width, height=height)
     return track, Hud(config.hud, width=width, height=height, track=track, sites=sites)
 
 
@@ -445,7 +438,8 @@ def build(config: BuildConfig) -> Summary:
             frames = warp(frames, stabilisation.path, width=width, height=height, border=config.stabilise.border)
         else:
             frames = fit_frames(frames, width=width, height=height)
-        if hud is not None and (config.hud.enabled or config.hud.mark_site):
+        if burned_hud:
+            assert hud is not None
             frames = draw_hud(frames, hud, panel=config.hud.enabled)
         for frame, count in schedule(frames, repeats, hold=timing.realtime):
             record = summary.frames[frame.index]

@@ -6,11 +6,11 @@ import itertools
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from descent.order import OrderedSequence
+from descent.sources.times import format_utc
 
 
 @dataclass(slots=True)
@@ -227,4 +227,4 @@ def _format_time(seconds: float | None, utc: bool) -> str | float | None:
         return None
     if not utc:
         return round(seconds, 6)
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_utc(seconds)

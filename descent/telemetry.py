@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from descent.errors import DescentError, UsageError
-from descent.sources.times import parse_time_text
+from descent.sources.times import format_utc, parse_time_text
 
 # Column names, compared without a unit suffix: alt_ft, altitude (m) and height[km] are all "altitude".
 TIME_NAMES = ("time", "timestamp", "utc", "t", "time_utc", "datetime", "date_time", "seconds")
@@ -85,9 +85,7 @@ class Telemetry:
 
 
 def _format_time(seconds: float, utc: bool) -> str:
-    if not utc:
-        return f"{seconds:.3f} s"
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_utc(seconds) if utc else f"{seconds:.3f} s"
 
 
 def read_telemetry(path: Path, options: TelemetryOptions | None = None) -> Telemetry:

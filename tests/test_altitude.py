@@ -336,12 +336,13 @@ def test_landing_site_positions_follow_the_ground(make_descent) -> None:
     from descent.pipeline import site_positions
     from descent.sources.images import probe
     from descent.stabilise.analyse import measure_motion
+    from descent.stabilise.path import camera_path
 
     folder, truth = make_descent(frames=40, size_px=192)
     ordered = sorted(truth["frames"], key=lambda f: f["time_s"])
     infos = [probe(folder / f["file"]) for f in ordered]
     motions = measure_motion(infos, user_mask=None, workers=2, progress=lambda items, total: iter(items)).motions
-    found = site_positions(infos, motions, None, width=192, height=192)
+    found = site_positions(infos, motions, camera_path(motions), None, width=192, height=192)
     last = ordered[-1]
     centre = (192 - 1) / 2
     for f, (x, y) in zip(ordered, found, strict=True):

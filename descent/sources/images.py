@@ -99,16 +99,3 @@ def _check_complete(path: Path, data: bytes) -> None:
             raise FrameReadError(path, f"truncated BMP ({len(data)} of {declared} bytes)")
     elif not data:
         raise FrameReadError(path, "empty file")
-
-
-def write_png(path: Path, pixels: np.ndarray) -> None:
-    """Save a picture, or say in one line why it cannot be saved."""
-    ok, data = cv2.imencode(".png", pixels)
-    try:
-        if not ok:
-            raise OSError("the image could not be encoded as PNG")
-        path.write_bytes(data.tobytes())
-    except OSError as exc:
-        from descent.errors import UsageError
-
-        raise UsageError(f"{path}: cannot write the picture ({getattr(exc, 'strerror', None) or exc})") from None

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
+from descent.normalise.bayer import PATTERNS
+from descent.sources.times import parse_time_text
+
 _CLOCK = re.compile(r"^\s*(?:\d+/)?(?P<sec>\d+)(?:[.:](?P<frac>\d+))?\s*$")
 
 
@@ -31,8 +33,12 @@ class ProductLabel:
 
 def parse_utc(text: str) -> float | None:
     """A label time (`2019-01-03T02:20:09.000Z`, `2021-049T20:41:04.448`, no zone meaning UTC) as Unix seconds."""
-    text = text.strip().strip('"').rstrip("Z").strip()
-    for shape in ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%jT%H:%M:%S.%f", "%Y-%jT%H:%M:%S"):
+    text = text.strip().strip('"')
+    parsed = parse_time_text(text)
+    if parsed is not None and parsed[1]:
+        return parsed[0]
+    text = text.rstrip("Z").strip()
+    for shape in ("%Y-%jT%H:%M:%S.%f", "%Y-%jT%H:%M:%S"):  # PDS day-of-year times
         try:
             return datetime.strptime(text, shape).replace(tzinfo=UTC).timestamp()
         except ValueError:
@@ -60,4 +66,4 @@ def bayer_from_label(value: str | None) -> str | None:
     text = re.sub(r"[^A-Z]", "", value.upper())
     if text in ("NONE", "NA", "NULL"):
         return "none"
-    return next((p for p in BAYER_PATTERNS if text.endswith(p)), None)
+    return next((p for p in PATTERNS if text.endswith(p)), None)

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from descent.errors import DescentError, UsageError
@@ -98,6 +99,11 @@ def time_in_name(name: str) -> NameTime | None:
         frac = sec.group("frac")
         return NameTime(int(sec.group("sec")) + (int(frac) / 10 ** len(frac) if frac else 0.0), True, sec.span())
     return None
+
+
+def format_utc(seconds: float) -> str:
+    """Unix seconds as ISO 8601 UTC to the millisecond: 2019-01-03T02:26:12.345Z."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time_text(text: str) -> tuple[float, bool] | None:

@@ -44,11 +44,13 @@ def as_decoded(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def _analysis_copy(info: FrameInfo, prepare: Prepare) -> np.ndarray | None:
+def analysis_picture(info: FrameInfo, prepare: Prepare) -> np.ndarray | None:
+    """What motion and brightness are measured on for one frame; None if it cannot be read (pass 2
+    reports it, and here the pair is bridged)."""
     try:
         return analysis_copy(prepare(read_pixels(info)))
     except FrameReadError:
-        return None  # pass 2 reports it; here the pair is bridged
+        return None
 
 
 def find_static_mask(infos: list[FrameInfo], *, workers: int, prepare: Prepare = as_decoded) -> np.ndarray | None:
@@ -56,7 +58,7 @@ def find_static_mask(infos: list[FrameInfo], *, workers: int, prepare: Prepare =
     starts = sorted({round(i) for i in np.linspace(0, len(infos) - 2, min(MASK_SAMPLE_PAIRS, len(infos) - 1))})
 
     def pair(start: int) -> tuple[np.ndarray, np.ndarray, Similarity] | None:
-        previous, current = _analysis_copy(infos[start], prepare), _analysis_copy(infos[start + 1], prepare)
+        previous, current = analysis_picture(infos[start], prepare), analysis_picture(infos[start + 1], prepare)
         if previous is None or current is None or previous.shape != current.shape:
             return None
         measured = estimate_motion(previous, current, find_corners(previous))
@@ -85,7 +87,7 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
         mask = user_mask if mask is None else _combine(mask, user_mask)
 
     def load(info: FrameInfo) -> Prepared:
-        image = _analysis_copy(info, prepare)
+        image = analysis_picture(info, prepare)
         return image, (find_corners(image, mask) if image is not None else None)
 
     def pairs() -> Iterator[tuple[Prepared, Prepared]]:

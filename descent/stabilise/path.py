@@ -84,6 +84,12 @@ def camera_path(motions: list[FrameMotion]) -> np.ndarray:
     return path
 
 
+def landing_site(camera: np.ndarray, motions: list[FrameMotion]) -> tuple[float, float]:
+    """Where the lander comes down, in ground coordinates: the centre of the last measured frame."""
+    measured = [i for i, m in enumerate(motions) if not m.bridged] or [len(motions) - 1]
+    return float(camera[measured[-1], 2]), float(camera[measured[-1], 3])
+
+
 def required_zoom(camera: np.ndarray, target: np.ndarray, *, frame_aspect: float, out_aspect: float) -> np.ndarray:
     """For each frame, the least enlargement at which its corrected picture covers the whole output.
 
@@ -115,8 +121,7 @@ def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: f
     # A period longer than the sequence already means "a straight line"; capping it keeps the solve
     # well conditioned when the clock is odd (file times microseconds apart make it millions of frames).
     smoothness = smoothness_for(min(config.smoothing_frames, max(len(motions), 3)))
-    measured = [i for i, m in enumerate(motions) if not m.bridged] or [len(motions) - 1]
-    site = (float(camera[measured[-1], 2]), float(camera[measured[-1], 3]))
+    site = landing_site(camera, motions)
 
     def smooth_columns(columns: np.ndarray, lam: float) -> np.ndarray:
         return np.column_stack([whittaker(columns[:, k], weights, lam) for k in range(columns.shape[1])])
