@@ -28,6 +28,7 @@ from descent.stabilise.motion import (
 from descent.stabilise.similarity import Similarity, to_pixels
 
 MASK_SAMPLE_PAIRS = 16
+CHUNK_FRAMES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +56,26 @@ def analysis_picture(info: FrameInfo, prepare: Prepare) -> np.ndarray | None:
 
 def find_static_mask(infos: list[FrameInfo], *, workers: int, prepare: Prepare = as_decoded) -> np.ndarray | None:
     """Static parts from pairs of consecutive frames spread over the descent."""
-    starts = sorted({round(i) for i in np.linspace(0, len(infos) - 2, min(MASK_SAMPLE_PAIRS, len(infos) - 1))})
+    return _static_mask_of(_mask_sample(infos, workers=workers, prepare=prepare), workers=workers)
 
+
+def _mask_sample(infos: list[FrameInfo], *, workers: int, prepare: Prepare) -> dict[int, np.ndarray | None]:
+    """Analysis pictures of the pairs the static mask is found from, by frame index."""
+    starts = sorted({round(i) for i in np.linspace(0, len(infos) - 2, min(MASK_SAMPLE_PAIRS, len(infos) - 1))})
+    indices = sorted({i for start in starts for i in (start, start + 1)})
+    pictures = ordered_map(lambda i: analysis_picture(infos[i], prepare), indices, workers=workers)
+    return dict(zip(indices, pictures, strict=True))
+
+
+def _static_mask_of(sample: dict[int, np.ndarray | None], *, workers: int) -> np.ndarray | None:
     def pair(start: int) -> tuple[np.ndarray, np.ndarray, Similarity] | None:
-        previous, current = analysis_picture(infos[start], prepare), analysis_picture(infos[start + 1], prepare)
+        previous, current = sample[start], sample[start + 1]
         if previous is None or current is None or previous.shape != current.shape:
             return None
         measured = estimate_motion(previous, current, find_corners(previous))
         return None if measured is None else (previous, current, measured[0])
 
+    starts = [i for i in sample if i + 1 in sample]
     pairs = [p for p in ordered_map(pair, starts, workers=workers) if p is not None]
     return static_mask(pairs) if len({p[0].shape for p in pairs}) == 1 else None
 
@@ -77,27 +89,24 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
                    progress: Callable[[Iterable[object], int], Iterator[object]]) -> Analysis:
     """Motion of every frame relative to the one before it, bridged where it could not be measured.
 
-    Two stages on the worker threads, both in order and bounded: decoding (with corner finding),
-    then the estimation of each pair. Pairs do not depend on each other (no motion is carried
-    from one pair to the next), so the result is the same for any number of workers.
+    Workers take runs of CHUNK_FRAMES consecutive frames, decode them and measure each pair; a
+    run's first pair decodes the frame before it once more (one frame in CHUNK_FRAMES), which
+    costs less than handing every picture from a decoding thread to a measuring one. Pairs do not
+    depend on each other (no motion is carried from one pair to the next), so the result is the
+    same for any number of workers.
     """
-    mask = find_static_mask(infos, workers=workers, prepare=prepare)
+    # The sample's pictures are kept (a few MB) and used again below instead of decoding them twice.
+    sample = _mask_sample(infos, workers=workers, prepare=prepare)
+    mask = _static_mask_of(sample, workers=workers)
     static_fraction = 0.0 if mask is None else float((mask == 0).mean())
     if user_mask is not None:
         mask = user_mask if mask is None else _combine(mask, user_mask)
 
-    def load(info: FrameInfo) -> Prepared:
-        image = analysis_picture(info, prepare)
+    def load(index: int) -> Prepared:
+        image = sample[index] if index in sample else analysis_picture(infos[index], prepare)
         return image, (find_corners(image, mask) if image is not None else None)
 
-    def pairs() -> Iterator[tuple[Prepared, Prepared]]:
-        previous: Prepared = (None, None)
-        for current in ordered_map(load, infos, workers=workers):
-            yield previous, current
-            previous = current
-
-    def measure(pair: tuple[Prepared, Prepared]) -> Measured:
-        (before, corners), (after, _) = pair
+    def measure(before: np.ndarray | None, corners: np.ndarray | None, after: np.ndarray | None) -> Measured:
         if before is None or after is None or before.shape != after.shape:
             return None, None
         motion = estimate_motion(before, after, corners)
@@ -107,8 +116,18 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
         # frame rates still compares mostly the same ground.
         return motion, aligned_log_ratio(before, after, to_pixels(motion[0], w, h) if motion else None, ground)
 
+    def measure_run(start: int) -> list[Measured]:
+        previous: Prepared = load(start - 1) if start > 0 else (None, None)
+        measured = []
+        for index in range(start, min(start + CHUNK_FRAMES, len(infos))):
+            current = load(index)
+            measured.append(measure(previous[0], previous[1], current[0]))
+            previous = current
+        return measured
+
+    runs = ordered_map(measure_run, range(0, len(infos), CHUNK_FRAMES), workers=workers)
+    results = progress((result for run in runs for result in run), len(infos))
     motions: list[FrameMotion] = []
-    results = progress(ordered_map(measure, pairs(), workers=workers), len(infos))
     for info, result in zip(infos, results, strict=True):
         motion, log_gain = cast(Measured, result)
         if motion is None:

@@ -4,39 +4,75 @@ Jitter is the RMS of the high-frequency part of the inter-frame motion, in outpu
 translation, rotation (as the arc it moves a point at the frame edge) and zoom (likewise), each
 minus its own smooth trend (periods longer than `period_frames` are the flight, not the shake).
 Interframe PSNR (ITF) is the usual companion figure, though blur and borders flatter it.
+
+The instrument has to be finer than what it measures: a good stabiliser leaves a few hundredths
+of a pixel, about what Lucas-Kanade on compressed frames gets wrong. So each pair's feature
+estimate is refined by ECC (direct alignment over every pixel, insensitive to gain), which cuts
+the instrument's own error two to three times (0.04 to 0.017 px a component on x264 crf 18 video
+of a known path).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+import cv2
 import numpy as np
 
 from descent.smoothing import smoothness_for, whittaker
 from descent.stabilise.motion import analysis_copy, estimate_motion, find_corners
+from descent.stabilise.similarity import Similarity, pixel_to_normalised, to_pixels
 
 JITTER_PERIOD_FRAMES = 15.0
+ECC_WIDTH = 1024  # frames wider than this are aligned on a reduced copy (the result is in frame widths)
+_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
 
 
 def interframe_motion(frames: Iterable[np.ndarray]) -> np.ndarray:
     """(n-1) x 4 motions in pixels of the frames given: dx, dy, rotation arc, zoom arc (NaN if unmeasured)."""
     rows = []
-    previous = corners = None
+    previous = corners = previous_fine = None
     width = 0
     guess = None
     for frame in frames:
         width = frame.shape[1]
         image = analysis_copy(frame)
-        if previous is not None:
+        fine = analysis_copy(frame, ECC_WIDTH).astype(np.float32)
+        if previous is not None and previous_fine is not None:
             result = estimate_motion(previous, image, corners, guess=guess)
             if result is None:
                 rows.append([np.nan] * 4)
             else:
-                t = result[0]
-                guess = t
+                guess = result[0]
+                t = _refined(previous_fine, fine, guess)
                 rows.append([t.tx * width, t.ty * width, t.angle_rad * width / 2, t.log_scale * width / 2])
-        previous, corners = image, find_corners(image)
+        previous, corners, previous_fine = image, find_corners(image), fine
     return np.array(rows, np.float64).reshape(-1, 4)
+
+
+def _refined(previous: np.ndarray, current: np.ndarray, start: Similarity) -> Similarity:
+    """`start` refined by ECC on an affine warp, then reduced to the nearest similarity.
+
+    ECC finds the warp taking current's pixels to previous's, so it starts from the inverse. Only
+    pixels that `start` already explains take part: a lander leg or a fill border, which do not move
+    with the ground, would otherwise pull the alignment their way. A pair ECC cannot align keeps
+    the feature estimate.
+    """
+    h, w = previous.shape
+    forward = np.vstack([to_pixels(start, w, h), [0.0, 0.0, 1.0]])
+    backward = np.linalg.inv(forward)[:2].astype(np.float32)
+    moved = cv2.warpAffine(previous, backward, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+    gain = float(current.mean()) / max(float(previous.mean()), 1e-3)
+    residual = cv2.blur(np.abs(current - gain * moved), (9, 9))
+    ground = ((residual < 3 * float(np.median(residual)) + 1.0) & (moved >= 0)).astype(np.uint8)
+    try:
+        _, backward = cv2.findTransformECC(current, previous, backward, cv2.MOTION_AFFINE, _ECC_CRITERIA, ground, 1)
+    except cv2.error:
+        return start
+    to_norm = pixel_to_normalised(w, h)
+    forward = np.linalg.inv(np.vstack([backward, [0.0, 0.0, 1.0]]))
+    return Similarity.from_matrix(to_norm @ forward @ np.linalg.inv(to_norm))
 
 
 def jitter_px(motion: np.ndarray, period_frames: float = JITTER_PERIOD_FRAMES) -> float:

@@ -26,6 +26,7 @@ ANALYSIS_WIDTH = 512
 MIN_INLIERS = 24
 MIN_INLIER_RATIO = 0.35
 MAX_RESIDUAL_PX = 1.5  # at analysis resolution
+MID_GREY = 128.0
 MOTION_FORMAT = "descent-motion"
 MOTION_VERSION = 1
 
@@ -114,42 +115,56 @@ def load_user_mask(path: Path) -> np.ndarray:
     return np.where(mask > 127, 0, 255).astype(np.uint8)
 
 
+CORNERS = 300
+COARSE_POINTS = 64  # enough for RANSAC to see through a lander leg; the fine round gives the precision
+FINE_POINTS = 150  # the strongest corners: more, weaker ones add error rather than average it out
+CORNER_LEVEL_MIN_WIDTH = 384  # corners are found at half resolution on copies at least this wide
+
+
 def find_corners(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
-    """Trackable corners of an analysis copy, away from masked lander parts."""
-    h, w = image.shape
-    if mask is not None and mask.shape != image.shape:
-        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
-    corners = cv2.goodFeaturesToTrack(image, maxCorners=300, qualityLevel=0.0005, minDistance=max(4, w // 80),
-                                      blockSize=7, mask=mask)
-    return corners if corners is not None and len(corners) >= MIN_INLIERS else None
+    """Trackable corners of an analysis copy, away from masked lander parts, strongest first.
+
+    They are found at half resolution (a tenth of the cost at 512 px): a corner there is a textured
+    spot at full resolution too, and tracking places it to a fraction of a pixel anyway.
+    """
+    half = image.shape[1] >= CORNER_LEVEL_MIN_WIDTH
+    picture = cv2.pyrDown(image) if half else image
+    ph, pw = picture.shape
+    if mask is not None and mask.shape != picture.shape:
+        mask = cv2.resize(mask, (pw, ph), interpolation=cv2.INTER_NEAREST)
+    corners = cv2.goodFeaturesToTrack(picture, maxCorners=CORNERS, qualityLevel=0.0005,
+                                      minDistance=max(3, pw // 80), blockSize=5 if half else 7, mask=mask)
+    if corners is None or len(corners) < MIN_INLIERS:
+        return None
+    return (corners * 2 + 0.5).astype(np.float32) if half else corners
 
 
 _COARSE_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01)
-_FINE_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.003)
+_FINE_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.01)
+_COARSE_WINDOW, _FINE_WINDOW = (15, 15), (31, 31)
 
 
-def _track_and_fit(previous: np.ndarray, current: np.ndarray, corners: np.ndarray, predicted: np.ndarray, *,
-                   fine: bool) -> tuple[np.ndarray, int, float, float] | None:
-    """Track corners and fit a similarity with RANSAC, in pixels.
+def _track(previous: np.ndarray, current: np.ndarray, corners: np.ndarray, predicted: np.ndarray, *,
+           fine: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """Corners tracked into `current`: (where they started, where they went), the failed ones dropped.
 
-    The coarse round searches the whole pyramid and checks each track by tracking it back; the
-    fine round starts from nearly aligned frames, so two levels suffice and RANSAC guards it.
+    The coarse round searches four pyramid levels and checks each track by tracking it back. The
+    fine round starts from frames already aligned to a fraction of a pixel, so it tracks on one
+    level, with a larger window: every window pixel is a measurement, and warped back, the window
+    no longer straddles a zoom or a turn.
     """
+    window, levels, criteria = (_FINE_WINDOW, 0, _FINE_CRITERIA) if fine else (_COARSE_WINDOW, 4, _COARSE_CRITERIA)
     flags = cv2.OPTFLOW_USE_INITIAL_FLOW
-    levels, criteria = (2, _FINE_CRITERIA) if fine else (4, _COARSE_CRITERIA)
-    tracked, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, predicted.copy(), winSize=(15, 15),
+    tracked, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, predicted.copy(), winSize=window,
                                                   maxLevel=levels, criteria=criteria, flags=flags)
     good = status.ravel() == 1
-    if not fine:
-        back, status_back, _ = cv2.calcOpticalFlowPyrLK(current, previous, tracked, corners.copy(),
-                                                        winSize=(15, 15), maxLevel=levels, criteria=criteria,
-                                                        flags=flags)
-        round_trip = np.linalg.norm((back - corners).reshape(-1, 2), axis=1)
-        good &= (status_back.ravel() == 1) & (round_trip < 0.5)
     if good.sum() < MIN_INLIERS:
         return None
-    src, dst = corners.reshape(-1, 2)[good], tracked.reshape(-1, 2)[good]
-    threshold_px = 0.5 if fine else 1.0
+    return corners.reshape(-1, 2)[good], tracked.reshape(-1, 2)[good]
+
+
+def _fit(src: np.ndarray, dst: np.ndarray, threshold_px: float) -> tuple[np.ndarray, int, float, float] | None:
+    """A similarity from point pairs with RANSAC, in pixels: (3x3 matrix, inliers, ratio, residual)."""
     matrix, inlier_flags = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=threshold_px,
                                                        maxIters=2000, confidence=0.999, refineIters=20)
     if matrix is None:
@@ -161,6 +176,17 @@ def _track_and_fit(previous: np.ndarray, current: np.ndarray, corners: np.ndarra
     fitted = src[inliers] @ matrix[:, :2].T + matrix[:, 2]
     residual = float(np.sqrt(np.mean(np.sum((fitted - dst[inliers]) ** 2, axis=1))))
     return np.vstack([matrix, [0, 0, 1]]), count, count / len(src), residual
+
+
+def _inside(corners: np.ndarray, to_current: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray:
+    """The corners that land at least `margin` pixels inside the current frame."""
+    landed = cv2.transform(corners, to_current[:2]).reshape(-1, 2)
+    keep = ((landed >= margin) & (landed <= np.array([w - 1 - margin, h - 1 - margin]))).all(axis=1)
+    return corners[keep]
+
+
+def _at_mean(picture: np.ndarray, mean: float) -> np.ndarray:
+    return cv2.convertScaleAbs(picture, alpha=mean / max(float(cv2.mean(picture)[0]), 1.0))
 
 
 def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarray | None, *,
@@ -178,25 +204,35 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
         return None
     h, w = previous.shape
     # Lucas-Kanade assumes each point keeps its brightness: an exposure jump of 20% would break
-    # every track, so the current frame is brought to the previous frame's gain first.
-    gain = float(cv2.mean(previous)[0]) / max(float(cv2.mean(current)[0]), 1e-3)
-    matched: np.ndarray = cv2.convertScaleAbs(current, alpha=gain) if abs(gain - 1) > 0.01 else current
-    to_norm = pixel_to_normalised(w, h)
-    predicted = corners
+    # every track, so both frames are brought to one mean first. Dark frames are brightened to
+    # mid-grey on the way: the tracker's fixed-point gradients are then finer (a fifth less error
+    # on a descent at mean 70).
+    level = max(MID_GREY, float(cv2.mean(previous)[0]))
+    previous, matched = _at_mean(previous, level), _at_mean(current, level)
+    coarse_corners = corners[:COARSE_POINTS]
+    predicted = coarse_corners
     if guess is not None:
-        predicted = cv2.transform(corners, to_pixels(guess, w, h)).astype(np.float32)
-    first = _track_and_fit(previous, matched, corners, predicted, fine=False)
+        predicted = cv2.transform(coarse_corners, to_pixels(guess, w, h)).astype(np.float32)
+    tracks = _track(previous, matched, coarse_corners, predicted, fine=False)
+    first = None if tracks is None else _fit(*tracks, threshold_px=1.0)
     if first is None:
         return None
     coarse = first[0]
     aligned = cv2.warpAffine(matched, coarse[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                              borderMode=cv2.BORDER_REPLICATE)
-    second = _track_and_fit(previous, aligned, corners, corners, fine=True)
+    # Warped back, the current frame leaves a band it does not cover, filled by replicated edge
+    # pixels that do not move with the ground: a fine window reaching into it would be pulled
+    # along. The zoom of a descent always opens that band, so the bias would always have one sign.
+    fine_corners = _inside(corners, coarse, w, h, margin=_FINE_WINDOW[0] // 2 + 1)[:FINE_POINTS]
+    tracks = None if len(fine_corners) < MIN_INLIERS else _track(previous, aligned, fine_corners, fine_corners,
+                                                                 fine=True)
+    second = None if tracks is None else _fit(*tracks, threshold_px=0.5)
     if second is None:
         return None
     matrix, count, ratio, residual = second
     if count < MIN_INLIERS or ratio < MIN_INLIER_RATIO or residual > MAX_RESIDUAL_PX:
         return None
+    to_norm = pixel_to_normalised(w, h)
     normalised = to_norm @ coarse @ matrix @ np.linalg.inv(to_norm)
     return Similarity.from_matrix(normalised), count, ratio, residual
 
