@@ -67,11 +67,11 @@ def _refined(previous: np.ndarray, current: np.ndarray, start: Similarity) -> Si
     residual = cv2.blur(np.abs(current - gain * moved), (9, 9))
     ground = ((residual < 3 * float(np.median(residual)) + 1.0) & (moved >= 0)).astype(np.uint8)
     try:
-        _, backward = cv2.findTransformECC(current, previous, backward, cv2.MOTION_AFFINE, _ECC_CRITERIA, ground, 1)
+        _, aligned = cv2.findTransformECC(current, previous, backward, cv2.MOTION_AFFINE, _ECC_CRITERIA, ground, 1)
     except cv2.error:
         return start
     to_norm = pixel_to_normalised(w, h)
-    forward = np.linalg.inv(np.vstack([backward, [0.0, 0.0, 1.0]]))
+    forward = np.linalg.inv(np.vstack([aligned, [0.0, 0.0, 1.0]]))
     return Similarity.from_matrix(to_norm @ forward @ np.linalg.inv(to_norm))
 
 
