@@ -11,12 +11,21 @@ import math
 import numpy as np
 
 
-def whittaker(values: np.ndarray, weights: np.ndarray, smoothness: float) -> np.ndarray:
+def whittaker(values: np.ndarray, weights: np.ndarray, smoothness: float, *, passes: int = 1) -> np.ndarray:
     """Minimise sum w (z - y)^2 + smoothness * sum (second difference of z)^2, in O(n).
 
     The normal equations (W + smoothness D^T D) z = W y are symmetric, positive definite and
-    pentadiagonal; they are solved by banded LDL^T elimination.
+    pentadiagonal; they are solved by banded LDL^T elimination. With `passes`, the result is
+    smoothed again: each pass keeps straight lines, and the cut between kept and removed periods
+    gets sharper (give smoothness_for the same number of passes).
     """
+    smoothed = np.asarray(values, np.float64)
+    for _ in range(passes):
+        smoothed = _whittaker_pass(smoothed, weights, smoothness)
+    return smoothed
+
+
+def _whittaker_pass(values: np.ndarray, weights: np.ndarray, smoothness: float) -> np.ndarray:
     n = len(values)
     if n < 3 or smoothness <= 0:
         return np.asarray(values, np.float64).copy()
@@ -48,7 +57,10 @@ def whittaker(values: np.ndarray, weights: np.ndarray, smoothness: float) -> np.
     return np.array(z)
 
 
-def smoothness_for(period_frames: float) -> float:
-    """The Whittaker weight whose response is one half at this period (in frames)."""
+def smoothness_for(period_frames: float, *, passes: int = 1) -> float:
+    """The Whittaker weight whose response, after `passes` passes, is one half at this period (in frames).
+
+    One pass has response 1 / (1 + smoothness * (2 sin(pi / period))^4).
+    """
     period = max(period_frames, 2.5)
-    return 1.0 / (2 * math.sin(math.pi / period)) ** 4
+    return (2 ** (1 / passes) - 1) / (2 * math.sin(math.pi / period)) ** 4

@@ -3,9 +3,11 @@
 On generated descents (one plain, one with a static lander leg and plume dust at the end) it
 builds each variant, decodes the videos, and prints jitter (RMS of the high-frequency part of
 inter-frame motion, in output pixels, on the decoded video), interframe PSNR, the share of the
-picture kept (1 / zoom^2) and time, with ratios against vid.stab. It also times pass 1 (motion
-measurement) alone in frames per second, and the whole stabilised build against ffmpeg encoding
-the same frames with the same settings.
+picture kept (1 / zoom^2) and time, with ratios against vid.stab. A last row builds lock mode
+from the true motion (`--motion` with the generator's truth): what is left there is the path's
+own smoothness and the metric's floor, so the rows above it show how much pass 1's errors add.
+It also times pass 1 (motion measurement) alone in frames per second, and the whole stabilised
+build against ffmpeg encoding the same frames with the same settings.
 
 vid.stab runs through the bundled ffmpeg on a lossless video of the frames in capture order:
 vidstabdetect (shakiness 10, accuracy 15), then vidstabtransform (smoothing 30, optzoom 1).
@@ -17,7 +19,9 @@ Usage: python scripts/bench_stabilise.py [--frames 240] [--size 512] [--keep DIR
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -33,6 +37,8 @@ from descent.frames import FrameInfo
 from descent.sources.images import probe
 from descent.stabilise.analyse import measure_motion
 from descent.stabilise.metrics import interframe_motion, interframe_psnr, jitter_px
+from descent.stabilise.motion import ANALYSIS_WIDTH, FrameMotion, save_motion
+from descent.stabilise.similarity import Similarity
 
 
 def decode(path: Path, size: int) -> np.ndarray:
@@ -41,11 +47,30 @@ def decode(path: Path, size: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(-1, size, size)
 
 
-def descent_build(frames: Path, out: Path, mode: str) -> tuple[float, dict]:
+def descent_build(frames: Path, out: Path, mode: str, *extra: str) -> tuple[float, dict]:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "descent", "build", str(frames), "-o", str(out), "-y", "-q",
-                           "--json", "--stabilise", mode], capture_output=True, text=True, check=True)
+                           "--json", "--stabilise", mode, *extra], capture_output=True, text=True, check=True)
     return time.perf_counter() - start, json.loads(done.stdout)
+
+
+def true_motion_file(frames: Path, out: Path) -> Path:
+    """The generator's truth as a motion file: what a perfect pass 1 would have measured."""
+    truth = json.loads((frames / "truth.json").read_text())
+    size = truth["spec"]["size_px"]
+    ordered = sorted((f for f in truth["frames"] if not f["duplicate_of"]), key=lambda f: f["time_s"])
+
+    def frame_to_ground(f: dict) -> Similarity:
+        return Similarity(math.log(f["m_per_px"] * size), math.radians(f["yaw_deg"]), f["camera_x_m"],
+                          f["camera_y_m"])
+
+    motions = [FrameMotion(str(frames / ordered[0]["file"]), bridged=True)]
+    for before, after in itertools.pairwise(ordered):
+        step = frame_to_ground(before).then(frame_to_ground(after).inverse())
+        motions.append(FrameMotion(str(frames / after["file"]), step.log_scale, step.angle_rad, step.tx, step.ty,
+                                   inliers=1, inlier_ratio=1.0))
+    save_motion(out, motions, analysis_width=ANALYSIS_WIDTH)
+    return out
 
 
 def vidstab(lossless: Path, out: Path, work: Path) -> float:
@@ -106,6 +131,10 @@ def scenario(name: str, spec: DescentSpec, root: Path) -> list[str]:
                     "-q", "--stabilise", "off", "--crf", "0"], check=True)
     t_vs = vidstab(work / "lossless.mkv", work / "vidstab.mp4", work)
     rows["vid.stab"] = (*measure(decode(work / "vidstab.mp4", size), spec.dust_frames), float("nan"), t_vs)
+    seconds, summary = descent_build(frames, work / "true.mp4", "lock", "--motion",
+                                     str(true_motion_file(frames, work / "true-motion.json")))
+    rows["descent lock, true motion"] = (*measure(decode(work / "true.mp4", size), spec.dust_frames),
+                                         1 / summary["stabilisation"]["zoom"] ** 2, seconds)
 
     reference = rows["vid.stab"][0]
     lines = [f"\n{name}: {len(order)} frames of {size}x{size}"

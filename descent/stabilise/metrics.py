@@ -24,8 +24,8 @@ from descent.stabilise.motion import analysis_copy, estimate_motion, find_corner
 from descent.stabilise.similarity import Similarity, pixel_to_normalised, to_pixels
 
 JITTER_PERIOD_FRAMES = 15.0
-ECC_WIDTH = 1024  # frames wider than this are aligned on a reduced copy (the result is in frame widths)
-_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
+DIRECT_WIDTH = 1024  # frames wider than this are aligned on a reduced copy (the result is in frame widths)
+_DIRECT_ROUNDS = 30
 
 
 def interframe_motion(frames: Iterable[np.ndarray]) -> np.ndarray:
@@ -37,7 +37,7 @@ def interframe_motion(frames: Iterable[np.ndarray]) -> np.ndarray:
     for frame in frames:
         width = frame.shape[1]
         image = analysis_copy(frame)
-        fine = analysis_copy(frame, ECC_WIDTH).astype(np.float32)
+        fine = analysis_copy(frame, DIRECT_WIDTH).astype(np.float32)
         if previous is not None and previous_fine is not None:
             result = estimate_motion(previous, image, corners, guess=guess)
             if result is None:
@@ -51,28 +51,44 @@ def interframe_motion(frames: Iterable[np.ndarray]) -> np.ndarray:
 
 
 def _refined(previous: np.ndarray, current: np.ndarray, start: Similarity) -> Similarity:
-    """`start` refined by ECC on an affine warp, then reduced to the nearest similarity.
+    """`start` refined by direct alignment over every pixel, as a similarity (inverse compositional
+    Gauss-Newton on the previous frame's gradients, the current frame's gain matched each round).
 
-    ECC finds the warp taking current's pixels to previous's, so it starts from the inverse. Only
-    pixels that `start` already explains take part: a lander leg or a fill border, which do not move
-    with the ground, would otherwise pull the alignment their way. A pair ECC cannot align keeps
-    the feature estimate.
+    Only pixels the motion explains take part: a lander leg or a fill border, which do not move
+    with the ground, would otherwise pull the alignment their way. A pair that does not settle
+    keeps the feature estimate.
     """
     h, w = previous.shape
-    forward = np.vstack([to_pixels(start, w, h), [0.0, 0.0, 1.0]])
-    backward = np.linalg.inv(forward)[:2].astype(np.float32)
-    moved = cv2.warpAffine(previous, backward, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
-    gain = float(current.mean()) / max(float(previous.mean()), 1e-3)
-    residual = cv2.blur(np.abs(current - gain * moved), (9, 9))
-    ground = ((residual < 3 * float(np.median(residual)) + 1.0) & (moved >= 0)).astype(np.uint8)
-    try:
-        _, aligned = cv2.findTransformECC(current, previous, backward, cv2.MOTION_AFFINE, _ECC_CRITERIA, ground, 1)
-    except cv2.error:
+    to_centred = np.array([[1.0, 0.0, -(w - 1) / 2], [0.0, 1.0, -(h - 1) / 2], [0.0, 0.0, 1.0]])
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    x -= (w - 1) / 2
+    y -= (h - 1) / 2
+    gx = cv2.Scharr(previous, cv2.CV_32F, 1, 0, scale=1 / 32)
+    gy = cv2.Scharr(previous, cv2.CV_32F, 0, 1, scale=1 / 32)
+    # Steepest descent images for (a, b, tx, ty) of x' = (1 + a) x - b y + tx, y' = b x + (1 + a) y + ty.
+    steepest = np.stack([gx * x + gy * y, gy * x - gx * y, gx, gy]).reshape(4, -1)
+    matrix = np.vstack([to_pixels(start, w, h), [0.0, 0.0, 1.0]])  # previous pixel -> current pixel
+    for _ in range(_DIRECT_ROUNDS):
+        warped = cv2.warpAffine(current, matrix[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+        covered = warped >= 0
+        gain = float(previous[covered].sum()) / max(float(warped[covered].sum()), 1e-3)
+        error = gain * warped - previous
+        misfit = cv2.blur(np.abs(error), (9, 9))
+        used = (covered & (misfit < 3 * float(np.median(misfit[covered])) + 1.0)).ravel()
+        if used.sum() < 1000:
+            return start
+        weighted = steepest[:, used]
+        step = np.linalg.lstsq(weighted @ weighted.T, weighted @ error.ravel()[used], rcond=None)[0]
+        a, b, tx, ty = (float(v) for v in step)
+        update = np.linalg.inv(to_centred) @ np.array([[1 + a, -b, tx], [b, 1 + a, ty], [0, 0, 1]]) @ to_centred
+        matrix = matrix @ np.linalg.inv(update)
+        if max(abs(tx), abs(ty), abs(a) * w, abs(b) * w) < 1e-4:
+            break
+    else:
         return start
     to_norm = pixel_to_normalised(w, h)
-    forward = np.linalg.inv(np.vstack([aligned, [0.0, 0.0, 1.0]]))
-    return Similarity.from_matrix(to_norm @ forward @ np.linalg.inv(to_norm))
+    return Similarity.from_matrix(to_norm @ matrix @ np.linalg.inv(to_norm))
 
 
 def jitter_px(motion: np.ndarray, period_frames: float = JITTER_PERIOD_FRAMES) -> float:

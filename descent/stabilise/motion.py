@@ -122,7 +122,7 @@ CORNER_LEVEL_MIN_WIDTH = 384  # corners are found at half resolution on copies a
 
 
 def find_corners(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
-    """Trackable corners of an analysis copy, away from masked lander parts, strongest first.
+    """Trackable corners of an analysis copy, away from masked lander parts, in round-robin order.
 
     They are found at half resolution (a tenth of the cost at 512 px): a corner there is a textured
     spot at full resolution too, and tracking places it to a fraction of a pixel anyway.
@@ -136,7 +136,25 @@ def find_corners(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarra
                                       minDistance=max(3, pw // 80), blockSize=5 if half else 7, mask=mask)
     if corners is None or len(corners) < MIN_INLIERS:
         return None
-    return (corners * 2 + 0.5).astype(np.float32) if half else corners
+    return _round_robin((corners * 2 + 0.5).astype(np.float32) if half else corners, image.shape)
+
+
+def _round_robin(corners: np.ndarray, shape: tuple[int, ...], cells: int = 8) -> np.ndarray:
+    """Corners (strongest first) reordered over a grid: the strongest of every cell, then the second...
+
+    Any first N are then spread over the picture. Taken strongest first, they would crowd onto
+    the sharpest edges in view, which late in a descent are often a lander leg's or a shadow's
+    while the ground has gone soft: the fit would then follow the lander.
+    """
+    h, w = shape[:2]
+    points = corners.reshape(-1, 2)
+    cell = (np.minimum(points[:, 1] * cells // h, cells - 1) * cells
+            + np.minimum(points[:, 0] * cells // w, cells - 1)).astype(np.int64)
+    order = np.argsort(cell, kind="stable")  # within a cell, still strongest first
+    rank = np.empty(len(points), np.int64)
+    starts = np.searchsorted(cell[order], cell[order], side="left")
+    rank[order] = np.arange(len(points)) - starts
+    return corners[np.lexsort((np.arange(len(points)), rank))]
 
 
 _COARSE_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01)
