@@ -44,6 +44,7 @@ class DescentSpec:
     fov_deg: float = 60.0
     yaw_rate_deg_s: float = 2.0
     jitter_px: float = 1.5  # attitude oscillation, in pixels at the frame
+    tilt_deg: float = 0.0  # attitude oscillation as a real tilt of the camera (perspective), amplitude in degrees
     flicker: float = 0.0  # standard deviation of the per-frame exposure gain
     bits: int = 8  # 8, 10, 12 or 16: sample depth written (10 and 12 in 16-bit files)
     drop_every: int = 0  # drop one frame in every N (0: none), as transmission losses
@@ -73,6 +74,8 @@ class FrameTruth:
     yaw_deg: float
     m_per_px: float
     gain: float
+    tilt_x_deg: float = 0.0  # camera tilt about its x axis (the view moves along y), then about y
+    tilt_y_deg: float = 0.0
     duplicate_of: str | None = None
 
 
@@ -171,8 +174,9 @@ class Terrain:
     def texel_m(self, level: int) -> float:
         return self.extent_m / 2**level / self.texture_px
 
-    def render(self, size_px: int, x_m: float, y_m: float, yaw_rad: float, m_per_px: float) -> np.ndarray:
-        """The view of a nadir camera centred over (x_m, y_m): float32 radiance."""
+    def render(self, size_px: int, x_m: float, y_m: float, yaw_rad: float, m_per_px: float,
+               tilt_rad: tuple[float, float] = (0.0, 0.0), fov_rad: float = math.radians(60)) -> np.ndarray:
+        """The view of a camera over (x_m, y_m), nadir unless tilted: float32 radiance."""
         wanted = math.log2(self.texel_m(0) / m_per_px)  # fractional level whose texel matches a pixel
         half_diag_m = m_per_px * size_px / math.sqrt(2) + math.hypot(x_m, y_m)
         # The finest level that still holds the whole footprint.
@@ -182,24 +186,39 @@ class Terrain:
         if fine == coarse and coarse < len(self.levels) - 1 and wanted > coarse:
             raise AssertionError(f"terrain level {coarse + 1} cannot hold this view: enlarge the terrain")
         weight = float(min(max(wanted - coarse, 0.0), 1.0)) if fine != coarse else 0.0
-        out = self._sample(coarse, size_px, x_m, y_m, yaw_rad, m_per_px)
+        view = frame_to_ground(size_px, x_m, y_m, yaw_rad, m_per_px, tilt_rad, fov_rad)
+        out = self._sample(coarse, size_px, view)
         if weight > 0:
-            out = (1 - weight) * out + weight * self._sample(fine, size_px, x_m, y_m, yaw_rad, m_per_px)
+            out = (1 - weight) * out + weight * self._sample(fine, size_px, view)
         return out
 
-    def _sample(self, level: int, size_px: int, x_m: float, y_m: float, yaw_rad: float,
-                m_per_px: float) -> np.ndarray:
+    def _sample(self, level: int, size_px: int, view: np.ndarray) -> np.ndarray:
         texel = self.texel_m(level)
-        scale = m_per_px / texel
-        c, s = math.cos(yaw_rad) * scale, math.sin(yaw_rad) * scale
-        centre = (size_px - 1) / 2
         tex_centre = (self.texture_px - 1) / 2
-        # Frame pixel (u, v) -> texel: rotate and scale about the frame centre, then translate.
-        tx = tex_centre + x_m / texel - (c * centre - s * centre)
-        ty = tex_centre + y_m / texel - (s * centre + c * centre)
-        frame_to_texture = np.array([[c, -s, tx], [s, c, ty]], np.float64)
-        return cv2.warpAffine(self.levels[level], frame_to_texture, (size_px, size_px),
-                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+        ground_to_texture = np.array([[1 / texel, 0, tex_centre], [0, 1 / texel, tex_centre], [0, 0, 1]])
+        return cv2.warpPerspective(self.levels[level], ground_to_texture @ view, (size_px, size_px),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+
+
+def frame_to_ground(size_px: int, x_m: float, y_m: float, yaw_rad: float, m_per_px: float,
+                    tilt_rad: tuple[float, float], fov_rad: float) -> np.ndarray:
+    """3x3 homography from frame pixels to ground metres (landing site at the origin).
+
+    A pixel's ray (u - centre, v - centre, focal) is tilted, then met with the ground at the
+    camera's altitude (m_per_px * focal), turned by the yaw and moved to the camera's position.
+    Untilted, this is a similarity: scale m_per_px about the frame centre.
+    """
+    centre = (size_px - 1) / 2
+    focal = size_px / 2 / math.tan(fov_rad / 2)
+    altitude = m_per_px * focal
+    ax, ay = tilt_rad
+    about_x = np.array([[1, 0, 0], [0, math.cos(ax), -math.sin(ax)], [0, math.sin(ax), math.cos(ax)]])
+    about_y = np.array([[math.cos(ay), 0, math.sin(ay)], [0, 1, 0], [-math.sin(ay), 0, math.cos(ay)]])
+    rays = np.array([[1, 0, -centre], [0, 1, -centre], [0, 0, focal]])
+    c, s = math.cos(yaw_rad), math.sin(yaw_rad)
+    place = np.array([[c, -s, x_m], [s, c, y_m], [0, 0, 1]])
+    view = place @ np.diag([altitude, altitude, 1.0]) @ about_y @ about_x @ rays
+    return view / view[2, 2]
 
 
 # --- flight --------------------------------------------------------------------------------------
@@ -241,10 +260,14 @@ def flight(spec: DescentSpec) -> list[dict[str, float]]:
     jitter_y = spec.jitter_px * (np.sin(2 * math.pi * 0.9 * t + phase[1]) + 0.5 * rng.standard_normal(n))
     yaw = math.radians(spec.yaw_rate_deg_s) * t + math.radians(0.3) * np.sin(2 * math.pi * 0.7 * t + phase[2])
     gain = 1 + spec.flicker * rng.standard_normal(n)
+    tilt = math.radians(spec.tilt_deg)
+    tilt_x = tilt * (np.sin(2 * math.pi * 1.1 * t + phase[3]) + 0.3 * rng.standard_normal(n))
+    tilt_y = tilt * (np.sin(2 * math.pi * 0.8 * t + phase[0]) + 0.3 * rng.standard_normal(n))
     return [
         {"altitude_m": float(alt[i]), "x_m": float(x[i] + jitter_x[i] * m_per_px[i]),
          "y_m": float(y[i] + jitter_y[i] * m_per_px[i]), "yaw_rad": float(yaw[i]),
-         "m_per_px": float(m_per_px[i]), "gain": float(gain[i]), "t_s": float(t[i])}
+         "m_per_px": float(m_per_px[i]), "gain": float(gain[i]), "t_s": float(t[i]),
+         "tilt_x_rad": float(tilt_x[i]), "tilt_y_rad": float(tilt_y[i])}
         for i in range(n)
     ]
 
@@ -375,7 +398,8 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
         dropped = spec.drop_every and index % spec.drop_every == spec.drop_every // 2
         if dropped:
             continue
-        radiance = terrain.render(spec.size_px, state["x_m"], state["y_m"], state["yaw_rad"], state["m_per_px"])
+        radiance = terrain.render(spec.size_px, state["x_m"], state["y_m"], state["yaw_rad"], state["m_per_px"],
+                                  (state["tilt_x_rad"], state["tilt_y_rad"]), math.radians(spec.fov_deg))
         if spec.occluder:
             radiance = add_lander_leg(radiance)
         if index >= spec.frames - spec.dust_frames:
@@ -394,7 +418,8 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
         record = FrameTruth(
             file=name, index=index, time_s=when.timestamp(), time_utc=when.isoformat(),
             altitude_m=state["altitude_m"], camera_x_m=state["x_m"], camera_y_m=state["y_m"],
-            yaw_deg=math.degrees(state["yaw_rad"]), m_per_px=state["m_per_px"], gain=state["gain"])
+            yaw_deg=math.degrees(state["yaw_rad"]), m_per_px=state["m_per_px"], gain=state["gain"],
+            tilt_x_deg=math.degrees(state["tilt_x_rad"]), tilt_y_deg=math.degrees(state["tilt_y_rad"]))
         truth.append(record)
         written.append(record)
     for k in range(spec.duplicates):
@@ -440,13 +465,15 @@ def main() -> None:
     parser.add_argument("--bayer", choices=("RGGB", "BGGR", "GRBG", "GBRG"), help="write Bayer mosaics")
     parser.add_argument("--hot-pixels", type=int, default=0, help="plant N hot and dead pixels")
     parser.add_argument("--vignetting", type=float, default=0.0, help="corner falloff, 0.4 = 40%% darker")
+    parser.add_argument("--tilt", type=float, default=0.0, help="attitude oscillation as camera tilt, degrees")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     args = parser.parse_args()
     spec = DescentSpec(frames=args.frames, size_px=args.size, bits=args.bits, flicker=args.flicker,
                        drop_every=args.drop_every, duplicates=args.duplicates,
                        coarse_clock=args.coarse_clock, name_style=args.name_style,
                        image_format=args.format, occluder=args.occluder, dust_frames=args.dust_frames,
-                       bayer=args.bayer, hot_pixels=args.hot_pixels, vignetting=args.vignetting, seed=args.seed)
+                       bayer=args.bayer, hot_pixels=args.hot_pixels, vignetting=args.vignetting, tilt_deg=args.tilt,
+                       seed=args.seed)
     truth = generate(args.out_dir, spec)
     print(f"wrote {len(truth)} frames to {args.out_dir}")
 

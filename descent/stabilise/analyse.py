@@ -19,6 +19,7 @@ from descent.parallel import ordered_map
 from descent.sources.images import read_pixels
 from descent.stabilise.motion import (
     FrameMotion,
+    PairMotion,
     analysis_copy,
     bridge,
     estimate_motion,
@@ -73,7 +74,7 @@ def _static_mask_of(sample: dict[int, np.ndarray | None], *, workers: int) -> np
         if previous is None or current is None or previous.shape != current.shape:
             return None
         measured = estimate_motion(previous, current, find_corners(previous))
-        return None if measured is None else (previous, current, measured[0])
+        return None if measured is None else (previous, current, measured.transform)
 
     starts = [i for i in sample if i + 1 in sample]
     pairs = [p for p in ordered_map(pair, starts, workers=workers) if p is not None]
@@ -81,7 +82,7 @@ def _static_mask_of(sample: dict[int, np.ndarray | None], *, workers: int) -> np
 
 
 Prepared = tuple[np.ndarray | None, np.ndarray | None]  # analysis copy and its corners
-Measured = tuple[tuple[Similarity, int, float, float] | None, float | None]  # motion and support; log gain
+Measured = tuple[PairMotion | None, float | None]  # motion and support; log gain
 
 
 def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, workers: int,
@@ -114,7 +115,7 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
         ground = _resized(mask, (w, h))
         # Unmeasured motion (dust, darkness): the brightness is compared unaligned, which at these
         # frame rates still compares mostly the same ground.
-        return motion, aligned_log_ratio(before, after, to_pixels(motion[0], w, h) if motion else None, ground)
+        return motion, aligned_log_ratio(before, after, to_pixels(motion.transform, w, h) if motion else None, ground)
 
     def measure_run(start: int) -> list[Measured]:
         previous: Prepared = load(start - 1) if start > 0 else (None, None)
@@ -133,9 +134,11 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
         if motion is None:
             motions.append(FrameMotion(file=str(info.path), bridged=True, log_gain=log_gain))
         else:
-            transform, inliers, ratio, residual = motion
-            motions.append(FrameMotion(str(info.path), transform.log_scale, transform.angle_rad, transform.tx,
-                                       transform.ty, inliers, ratio, residual, log_gain=log_gain))
+            t = motion.transform
+            homography = None if motion.homography is None else [float(v) for v in motion.homography.ravel()]
+            motions.append(FrameMotion(str(info.path), t.log_scale, t.angle_rad, t.tx, t.ty, motion.inliers,
+                                       motion.inlier_ratio, motion.residual_px, log_gain=log_gain,
+                                       homography=homography))
     return Analysis(bridge(motions), static_fraction)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from descent.smoothing import smoothness_for, whittaker
 from descent.stabilise.motion import analysis_copy, estimate_motion, find_corners
-from descent.stabilise.similarity import Similarity, pixel_to_normalised, to_pixels
+from descent.stabilise.similarity import Similarity, keystone, pixel_to_normalised, to_pixels
 
 JITTER_PERIOD_FRAMES = 15.0
 DIRECT_WIDTH = 1024  # frames wider than this are aligned on a reduced copy (the result is in frame widths)
@@ -43,7 +43,7 @@ def interframe_motion(frames: Iterable[np.ndarray]) -> np.ndarray:
             if result is None:
                 rows.append([np.nan] * 4)
             else:
-                guess = result[0]
+                guess = result.transform
                 t = _refined(previous_fine, fine, guess)
                 rows.append([t.tx * width, t.ty * width, t.angle_rad * width / 2, t.log_scale * width / 2])
         previous, corners, previous_fine = image, find_corners(image), fine
@@ -101,6 +101,22 @@ def jitter_px(motion: np.ndarray, period_frames: float = JITTER_PERIOD_FRAMES) -
     weights = np.ones(len(series))
     high = np.column_stack([series[:, k] - whittaker(series[:, k], weights, lam) for k in range(4)])
     return float(np.sqrt(np.mean(np.sum(high**2, axis=1))))
+
+
+def keystone_px(frames: Iterable[np.ndarray]) -> float:
+    """RMS, over consecutive frames, of how far the frame corners move beyond the nearest similarity:
+    the perspective shake of a tilting camera, which jitter (a similarity measure) does not see."""
+    values = []
+    previous = None
+    for frame in frames:
+        image = analysis_copy(frame)
+        if previous is not None:
+            moved = estimate_motion(previous, image, find_corners(previous))
+            if moved is not None:
+                bend = 0.0 if moved.homography is None else keystone(moved.homography, image.shape[0] / image.shape[1])
+                values.append(bend * frame.shape[1])
+        previous = image
+    return float(np.sqrt(np.mean(np.square(values)))) if values else float("nan")
 
 
 def interframe_psnr(frames: Iterable[np.ndarray]) -> float:

@@ -20,13 +20,16 @@ import cv2
 import numpy as np
 
 from descent.errors import DescentError
-from descent.stabilise.similarity import Similarity, pixel_to_normalised, to_pixels
+from descent.stabilise.similarity import Similarity, keystone, nearest_similarity, pixel_to_normalised, to_pixels
 
 ANALYSIS_WIDTH = 512
 MIN_INLIERS = 24
 MIN_INLIER_RATIO = 0.35
 MAX_RESIDUAL_PX = 1.5  # at analysis resolution
 MID_GREY = 128.0
+HOMOGRAPHY_MIN_INLIERS = 60
+COARSE_THRESHOLD_PX = 2.5
+MAX_KEYSTONE = 0.02  # frame widths at the corners: about 2 degrees of tilt change between frames, 60 degree lens
 MOTION_FORMAT = "descent-motion"
 MOTION_VERSION = 1
 
@@ -45,13 +48,29 @@ class FrameMotion:
     residual_px: float = 0.0
     bridged: bool = False  # not measured (first frame, too little texture, unreadable): interpolated
     log_gain: float | None = None  # brightness change from the previous frame on shared ground (deflicker)
+    homography: list[float] | None = None  # the full motion where the data shows perspective: 3x3, row-major
 
     @property
     def transform(self) -> Similarity:
         return Similarity(self.log_scale, self.angle_rad, self.tx, self.ty)
 
+    @property
+    def perspective(self) -> np.ndarray | None:
+        return None if self.homography is None else np.array(self.homography, np.float64).reshape(3, 3)
+
     def with_transform(self, t: Similarity, **changes: object) -> FrameMotion:
         return replace(self, log_scale=t.log_scale, angle_rad=t.angle_rad, tx=t.tx, ty=t.ty, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class PairMotion:
+    """What estimate_motion finds for one pair, in normalised coordinates, with its support."""
+
+    transform: Similarity
+    inliers: int
+    inlier_ratio: float
+    residual_px: float  # at analysis resolution
+    homography: np.ndarray | None = None  # 3x3, where the data supports it (see _perspective)
 
 
 def analysis_copy(pixels: np.ndarray, width: int = ANALYSIS_WIDTH) -> np.ndarray:
@@ -198,7 +217,7 @@ def _fit(src: np.ndarray, dst: np.ndarray, threshold_px: float) -> tuple[np.ndar
 
 def _inside(corners: np.ndarray, to_current: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray:
     """The corners that land at least `margin` pixels inside the current frame."""
-    landed = cv2.transform(corners, to_current[:2]).reshape(-1, 2)
+    landed = cv2.perspectiveTransform(corners, to_current).reshape(-1, 2)
     keep = ((landed >= margin) & (landed <= np.array([w - 1 - margin, h - 1 - margin]))).all(axis=1)
     return corners[keep]
 
@@ -208,11 +227,9 @@ def _at_mean(picture: np.ndarray, mean: float) -> np.ndarray:
 
 
 def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarray | None, *,
-                    guess: Similarity | None = None) -> tuple[Similarity, int, float, float] | None:
-    """The similarity taking `previous` to `current` (normalised coordinates), with its support.
-
-    `corners` are found in `previous` (find_corners). Returns (transform, inliers, inlier ratio,
-    residual in analysis pixels), or None when the pair has too little texture or agreement to trust.
+                    guess: Similarity | None = None) -> PairMotion | None:
+    """The motion taking `previous` to `current`, or None when the pair has too little texture or
+    agreement to trust. `corners` are found in `previous` (find_corners).
 
     Lucas-Kanade windows assume pure translation, so a rotation or zoom between the frames biases
     each track a little. A second round on `current` warped back by the first estimate, where
@@ -232,12 +249,10 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
     if guess is not None:
         predicted = cv2.transform(coarse_corners, to_pixels(guess, w, h)).astype(np.float32)
     tracks = _track(previous, matched, coarse_corners, predicted, fine=False)
-    first = None if tracks is None else _fit(*tracks, threshold_px=1.0)
-    if first is None:
+    coarse = None if tracks is None else _coarse_model(*tracks)
+    if coarse is None:
         return None
-    coarse = first[0]
-    aligned = cv2.warpAffine(matched, coarse[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                             borderMode=cv2.BORDER_REPLICATE)
+    aligned = _warp_back(matched, coarse)
     # Warped back, the current frame leaves a band it does not cover, filled by replicated edge
     # pixels that do not move with the ground: a fine window reaching into it would be pulled
     # along. The zoom of a descent always opens that band, so the bias would always have one sign.
@@ -245,14 +260,75 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
     tracks = None if len(fine_corners) < MIN_INLIERS else _track(previous, aligned, fine_corners, fine_corners,
                                                                  fine=True)
     second = None if tracks is None else _fit(*tracks, threshold_px=0.5)
-    if second is None:
+    if tracks is None or second is None:
         return None
     matrix, count, ratio, residual = second
+    perspective = _perspective(*tracks, count)
+    if perspective is not None:
+        matrix, count, ratio, residual = perspective
     if count < MIN_INLIERS or ratio < MIN_INLIER_RATIO or residual > MAX_RESIDUAL_PX:
         return None
+    full = coarse @ matrix
     to_norm = pixel_to_normalised(w, h)
-    normalised = to_norm @ coarse @ matrix @ np.linalg.inv(to_norm)
-    return Similarity.from_matrix(normalised), count, ratio, residual
+    from_norm = np.linalg.inv(to_norm)
+    if _is_affine(full):
+        return PairMotion(Similarity.from_matrix(to_norm @ full @ from_norm), count, ratio, residual)
+    homography = to_norm @ full @ from_norm
+    homography /= homography[2, 2]
+    if keystone(homography, h / w) > MAX_KEYSTONE:
+        return None  # more than a few degrees of tilt in a tenth of a second: a fit to dust or noise
+    return PairMotion(nearest_similarity(homography, h / w), count, ratio, residual, homography)
+
+
+def _coarse_model(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
+    """The first estimate, good to a pixel or two: a similarity, or a homography where a tilting
+    camera bends the motion too far from any similarity (a degree of tilt moves the corners of a
+    512 px frame several pixels against the middle)."""
+    fitted = _fit(src, dst, threshold_px=COARSE_THRESHOLD_PX)
+    if fitted is None:
+        return None
+    matrix, count, ratio, _ = fitted
+    if ratio >= 0.8 or len(src) < MIN_INLIERS:
+        return matrix
+    homography, flags = cv2.findHomography(src, dst, cv2.RANSAC, COARSE_THRESHOLD_PX, maxIters=2000,
+                                           confidence=0.999)
+    if homography is None or int(flags.sum()) < 1.25 * count:
+        return matrix
+    return homography
+
+
+def _is_affine(matrix: np.ndarray) -> bool:
+    return bool(np.allclose(matrix[2], [0.0, 0.0, matrix[2, 2]], rtol=0.0, atol=1e-12))
+
+
+def _warp_back(picture: np.ndarray, to_current: np.ndarray) -> np.ndarray:
+    h, w = picture.shape
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    if _is_affine(to_current):
+        return cv2.warpAffine(picture, to_current[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(picture, to_current, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _perspective(src: np.ndarray, dst: np.ndarray,
+                 similarity_inliers: int) -> tuple[np.ndarray, int, float, float] | None:
+    """A homography for the fine tracks, if the data supports one: (matrix, inliers, ratio, residual).
+
+    Supported means it explains clearly more tracks than the similarity did (a quarter more, at
+    the same half-pixel tolerance): a tilting camera over flat ground. On a pure zoom, rotation
+    and shift its four extra parameters only fit noise, and it is not used.
+    """
+    if len(src) < HOMOGRAPHY_MIN_INLIERS:
+        return None
+    homography, flags = cv2.findHomography(src, dst, cv2.RANSAC, 0.5, maxIters=2000, confidence=0.999)
+    if homography is None:
+        return None
+    inliers = flags.ravel().astype(bool)
+    count = int(inliers.sum())
+    if count < HOMOGRAPHY_MIN_INLIERS or count < 1.25 * similarity_inliers:
+        return None
+    landed = cv2.perspectiveTransform(src[inliers].reshape(-1, 1, 2), homography).reshape(-1, 2)
+    residual = float(np.sqrt(np.mean(np.sum((landed - dst[inliers]) ** 2, axis=1))))
+    return homography, count, count / len(src), residual
 
 
 def bridge(motions: list[FrameMotion]) -> list[FrameMotion]:

@@ -27,8 +27,7 @@ import numpy as np
 
 from descent.smoothing import smoothness_for, whittaker
 from descent.stabilise.motion import FrameMotion
-from descent.stabilise.similarity import Similarity, to_pixels
-
+from descent.stabilise.similarity import Similarity, nearest_similarity, pixel_to_normalised, to_pixels
 
 # Two passes of the smoother: the same half-way period, but of an attitude oscillation at a third
 # of it, a tenth as much gets through (0.2% instead of 2%), and the flight slower than the
@@ -65,6 +64,7 @@ class CameraPath:
     zoom: float  # output enlargement (1: the whole frame)
     needs_fill: np.ndarray  # n bools: frames whose corrected picture does not cover the output
     site: tuple[float, float]  # the landing site, ground coordinates
+    rectify: np.ndarray | None = None  # n x 3 x 3, normalised: each frame's perspective shake undone
 
     def correction(self, index: int) -> Similarity:
         """Frame `index` (normalised) to output (normalised) coordinates, zoom included."""
@@ -73,8 +73,16 @@ class CameraPath:
         return camera.then(target.inverse()).then(Similarity(math.log(self.zoom), 0.0, 0.0, 0.0))
 
     def pixel_matrix(self, index: int, *, width: int, height: int, out_width: int, out_height: int) -> np.ndarray:
-        """The one 2x3 matrix taking frame pixels to output pixels (stabilisation and resizing at once)."""
-        return to_pixels(self.correction(index), width, height, out_width=out_width, out_height=out_height)
+        """The one 3x3 matrix taking frame pixels to output pixels (stabilisation and resizing at once).
+
+        Its last row is (0, 0, 1), an affine warp, unless the frame's perspective is rectified.
+        """
+        matrix = np.vstack([to_pixels(self.correction(index), width, height, out_width=out_width,
+                                      out_height=out_height), [0.0, 0.0, 1.0]])
+        if self.rectify is None:
+            return matrix
+        to_norm = pixel_to_normalised(width, height)
+        return matrix @ np.linalg.inv(to_norm) @ self.rectify[index] @ to_norm
 
 
 def camera_path(motions: list[FrameMotion]) -> np.ndarray:
@@ -153,7 +161,40 @@ def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: f
             if config.border is not Border.CROP or np.percentile(needed, 98) <= config.max_zoom:
                 break
             lam /= 4  # the correction asks for more crop than the budget: follow the camera closer
-    return CameraPath(camera=camera, target=target, zoom=zoom, needs_fill=needed > zoom * (1 + 1e-9), site=site)
+    return CameraPath(camera=camera, target=target, zoom=zoom, needs_fill=needed > zoom * (1 + 1e-9), site=site,
+                      rectify=_rectification(motions, lambda columns: smooth_columns(columns, smoothness),
+                                             aspect=frame_aspect))
+
+
+def _rectification(motions: list[FrameMotion], smooth_columns: Callable[[np.ndarray], np.ndarray], *,
+                   aspect: float) -> np.ndarray | None:
+    """Per frame, the homography that takes away the quick part of its keystone (None if no pair
+    showed perspective): the shake of a tilting camera, which no similarity can hold still.
+
+    A frame's keystone is the perspective row (qx, qy) of the map from where the similarity path
+    puts its points to where they are. Through a pair it becomes H (its keystone) S^-1: the row
+    is carried by the similarity, then the pair's own homography adds to it. Only the row is
+    kept at each step: carrying the whole map would also carry the small translations where H and
+    S differ, and the zoom of a descent multiplies those a hundredfold. The row is smoothed like
+    the path; frame i is rectified by the row's smooth value minus its own, which leaves the
+    frame centre where it was.
+    """
+    if all(m.homography is None for m in motions):
+        return None
+    rows = np.zeros((len(motions), 2))
+    for i, motion in enumerate(motions[1:], start=1):
+        keystone = np.eye(3)
+        keystone[2, :2] = rows[i - 1]
+        similarity = motion.transform.matrix()
+        perspective = motion.perspective if motion.perspective is not None and not motion.bridged else similarity
+        carried = perspective @ keystone @ np.linalg.inv(similarity)
+        rows[i] = carried[2, :2] / carried[2, 2]
+    shake = smooth_columns(rows) - rows
+    rectify = np.tile(np.eye(3), (len(motions), 1, 1))
+    rectify[:, 2, :2] = shake
+    # A keystone also shifts the frame's points on average, and that shift is already in the
+    # path (each pair's similarity is the one nearest its homography): take it out again here.
+    return np.array([nearest_similarity(r, aspect).inverse().matrix() @ r for r in rectify])
 
 
 def _lock_target(camera: np.ndarray, site: tuple[float, float],

@@ -62,3 +62,32 @@ def to_pixels(transform: Similarity, width: int, height: int, *, out_width: int 
     pixels of an output frame (by default the same size)."""
     out = normalised_to_pixel(out_width or width, out_height or height)
     return (out @ transform.matrix() @ pixel_to_normalised(width, height))[:2]
+
+
+def nearest_similarity(homography: np.ndarray, aspect: float) -> Similarity:
+    """The similarity that moves a grid over the frame (normalised, height / width = aspect) most
+    nearly as the 3x3 `homography` does, in least squares.
+
+    Where a motion has perspective, the camera path is made of this part; taking it the same way
+    everywhere keeps the path and the keystone correction from counting the same shift twice.
+    """
+    xs, ys = np.meshgrid(np.linspace(-0.5, 0.5, 9), np.linspace(-aspect / 2, aspect / 2, 9))
+    grid = np.column_stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    moved = grid @ homography.T
+    moved = moved[:, :2] / moved[:, 2:]
+    x, y = grid[:, 0], grid[:, 1]
+    ones, zeros = np.ones_like(x), np.zeros_like(x)
+    # x' = a x - b y + tx, y' = b x + a y + ty: linear in (a, b, tx, ty).
+    design = np.vstack([np.column_stack([x, -y, ones, zeros]), np.column_stack([y, x, zeros, ones])])
+    a, b, tx, ty = np.linalg.lstsq(design, np.concatenate([moved[:, 0], moved[:, 1]]), rcond=None)[0]
+    return Similarity(math.log(math.hypot(a, b)), math.atan2(b, a), float(tx), float(ty))
+
+
+def keystone(homography: np.ndarray, aspect: float) -> float:
+    """RMS distance, in frame widths, between where a homography and its nearest similarity put the
+    frame corners: how much perspective a motion has."""
+    corners = np.array([[-0.5, -aspect / 2, 1.0], [0.5, -aspect / 2, 1.0], [0.5, aspect / 2, 1.0],
+                        [-0.5, aspect / 2, 1.0]])
+    moved = corners @ homography.T
+    by_similarity = nearest_similarity(homography, aspect).apply(corners[:, :2])
+    return float(np.sqrt(np.mean(np.sum((moved[:, :2] / moved[:, 2:] - by_similarity) ** 2, axis=1))))
