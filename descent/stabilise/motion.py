@@ -317,8 +317,8 @@ def _perspective(src: np.ndarray, dst: np.ndarray,
     the same half-pixel tolerance): a tilting camera over flat ground. On a pure zoom, rotation
     and shift its four extra parameters only fit noise, and it is not used.
     """
-    if len(src) < HOMOGRAPHY_MIN_INLIERS:
-        return None
+    if len(src) < HOMOGRAPHY_MIN_INLIERS or similarity_inliers * 1.25 > len(src):
+        return None  # too few tracks, or too few left out for a homography to explain a quarter more
     homography, flags = cv2.findHomography(src, dst, cv2.RANSAC, 0.5, maxIters=2000, confidence=0.999)
     if homography is None:
         return None
