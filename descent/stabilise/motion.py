@@ -1,13 +1,15 @@
 """Pass 1 of stabilisation: how the ground moves from each frame to the next.
 
 Each frame is reduced to a grey analysis copy (at most ANALYSIS_WIDTH pixels wide). Corners found
-in the previous frame are tracked into the current one with pyramidal Lucas-Kanade (four levels
-reach a 5% zoom step without a starting guess, so every pair stands alone), checked by tracking
-back, and a similarity (scale, rotation, translation) is fitted with RANSAC, then refined on the
-frame warped back. Parts of the picture that do not move with the ground (lander legs, their
-shadows, a burned-in clock) are masked out: found automatically as pixels that agree with "no
-motion" rather than with the ground's motion, or given by the user. A pair with too little
-texture (dust, darkness) is bridged from its neighbours instead of being allowed to make a jump.
+in the previous frame are tracked into the current one with pyramidal Lucas-Kanade (five levels
+reach a 5% zoom step without a starting guess, so every pair stands alone) and a similarity
+(scale, rotation, translation) is fitted with RANSAC, then refined on the frame warped back.
+Where a tilting camera bends the motion away from any similarity, a homography is fitted too,
+when the tracks clearly support it. Parts of the picture that do not move with the ground
+(lander legs, their shadows, a burned-in clock) are masked out: found automatically as pixels
+that agree with "no motion" rather than with the ground's motion, or given by the user. A pair
+with too little texture (dust, darkness) is bridged from its neighbours instead of being allowed
+to make a jump.
 """
 
 from __future__ import annotations
