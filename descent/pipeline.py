@@ -399,7 +399,8 @@ def build(config: BuildConfig) -> Summary:
             progress=lambda items, total: _progress(items, total=total, desc="measuring motion", run=config.run))
         summary.stabilisation = {
             "mode": config.stabilise.mode.value, "zoom": round(stabilisation.path.zoom, 4),
-            "bridged_pairs": stabilisation.bridged, "frames_with_fill": int(stabilisation.path.needs_fill.sum()),
+            "bridged_pairs": stabilisation.bridged, "perspective_pairs": stabilisation.perspective,
+            "frames_with_fill": int(stabilisation.path.needs_fill.sum()),
             "static_fraction": stabilisation.static_fraction, "motion_reused": stabilisation.reused,
         }
     sparse = telemetry is not None and telemetry.median_interval_s > SPARSE_INTERVAL_S

@@ -201,7 +201,8 @@ class Summary:
         if self.stabilisation:
             s = self.stabilisation
             out.append(f"stabilised  {s['mode']}: zoom {s['zoom']:.2f}x, {s['bridged_pairs']} pairs bridged, "
-                       f"{s['frames_with_fill']} frames with filled edges"
+                       + (f"{s['perspective_pairs']} with perspective, " if s["perspective_pairs"] else "")
+                       + f"{s['frames_with_fill']} frames with filled edges"
                        + (f", {100 * s['static_fraction']:.1f}% of the picture static" if s["static_fraction"] else ""))
         for note in self.notes:
             out.append(f"note        {note}")

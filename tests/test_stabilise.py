@@ -345,8 +345,10 @@ def test_keystone_shake_is_taken_out(make_descent, tmp_path: Path) -> None:
     correction takes out most of the keystone shake and leaves the steadiness of the rest."""
     folder, _ = make_descent(**TILTING)
     motion_file = tmp_path / "motion.json"
-    assert run_cli("build", folder, "-o", tmp_path / "a.mp4", "--stabilise", "smooth", "--motion", motion_file,
-                   "-q").returncode == 0
+    built = run_cli("build", folder, "-o", tmp_path / "a.mp4", "--stabilise", "smooth", "--motion", motion_file,
+                    "-q", "--json")
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["stabilisation"]["perspective_pairs"] > 0
     document = json.loads(motion_file.read_text())
     document["frames"] = [{**f, "homography": None} for f in document["frames"]]
     flat_file = tmp_path / "flat.json"

@@ -32,6 +32,7 @@ class Stabilisation:
     path: CameraPath
     motions: list[FrameMotion]  # pass 1, measured or read back: motion and brightness ratio of each frame
     bridged: int  # pairs whose motion could not be measured and was interpolated
+    perspective: int  # pairs measured with a homography (a tilting camera)
     static_fraction: float | None  # share of the picture found static (None: motion reused from a file)
     reused: bool
 
@@ -64,4 +65,5 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, frames_per_sec
     path = plan_path(motions, PathConfig(mode=config.mode, smoothing_frames=config.smoothing_s * frames_per_second,
                                          border=config.border, max_zoom=config.max_zoom),
                      frame_aspect=first.height / first.width, out_aspect=out_aspect)
-    return Stabilisation(path, motions, bridged, static_fraction, reused)
+    perspective = sum(m.homography is not None for m in motions)
+    return Stabilisation(path, motions, bridged, perspective, static_fraction, reused)
