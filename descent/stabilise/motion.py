@@ -22,7 +22,15 @@ import cv2
 import numpy as np
 
 from descent.errors import DescentError
-from descent.stabilise.similarity import Similarity, keystone, nearest_similarity, pixel_to_normalised, to_pixels
+from descent.stabilise.similarity import (
+    Similarity,
+    is_affine,
+    keystone,
+    nearest_similarity,
+    pixel_to_normalised,
+    to_pixels,
+    warp_picture,
+)
 
 ANALYSIS_WIDTH = 512
 MIN_INLIERS = 24
@@ -254,7 +262,8 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
     coarse = None if tracks is None else _coarse_model(*tracks)
     if coarse is None:
         return None
-    aligned = _warp_back(matched, coarse)
+    aligned = warp_picture(matched, coarse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           border=cv2.BORDER_REPLICATE)
     # Warped back, the current frame leaves a band it does not cover, filled by replicated edge
     # pixels that do not move with the ground: a fine window reaching into it would be pulled
     # along. The zoom of a descent always opens that band, so the bias would always have one sign.
@@ -273,7 +282,7 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
     full = coarse @ matrix
     to_norm = pixel_to_normalised(w, h)
     from_norm = np.linalg.inv(to_norm)
-    if _is_affine(full):
+    if is_affine(full):
         return PairMotion(Similarity.from_matrix(to_norm @ full @ from_norm), count, ratio, residual)
     homography = to_norm @ full @ from_norm
     homography /= homography[2, 2]
@@ -297,18 +306,6 @@ def _coarse_model(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     if homography is None or int(flags.sum()) < 1.25 * count:
         return matrix
     return homography
-
-
-def _is_affine(matrix: np.ndarray) -> bool:
-    return bool(np.allclose(matrix[2], [0.0, 0.0, matrix[2, 2]], rtol=0.0, atol=1e-12))
-
-
-def _warp_back(picture: np.ndarray, to_current: np.ndarray) -> np.ndarray:
-    h, w = picture.shape
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    if _is_affine(to_current):
-        return cv2.warpAffine(picture, to_current[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    return cv2.warpPerspective(picture, to_current, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _perspective(src: np.ndarray, dst: np.ndarray,

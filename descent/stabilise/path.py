@@ -186,7 +186,7 @@ def _rectification(motions: list[FrameMotion], smooth_columns: Callable[[np.ndar
         keystone = np.eye(3)
         keystone[2, :2] = rows[i - 1]
         similarity = motion.transform.matrix()
-        perspective = motion.perspective if motion.perspective is not None and not motion.bridged else similarity
+        perspective = motion.perspective if motion.perspective is not None else similarity
         carried = perspective @ keystone @ np.linalg.inv(similarity)
         rows[i] = carried[2, :2] / carried[2, 2]
     shake = smooth_columns(rows) - rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -91,3 +92,16 @@ def keystone(homography: np.ndarray, aspect: float) -> float:
     moved = corners @ homography.T
     by_similarity = nearest_similarity(homography, aspect).apply(corners[:, :2])
     return float(np.sqrt(np.mean(np.sum((moved[:, :2] / moved[:, 2:] - by_similarity) ** 2, axis=1))))
+
+
+def is_affine(matrix: np.ndarray) -> bool:
+    """Whether a 3x3 matrix has no perspective (last row 0, 0, c)."""
+    return bool(np.allclose(matrix[2, :2], 0.0, rtol=0.0, atol=1e-12))
+
+
+def warp_picture(picture: np.ndarray, matrix: np.ndarray, size: tuple[int, int], *, flags: int,
+                 border: int) -> np.ndarray:
+    """Warp by a 3x3 matrix: affine where it has no perspective, which is cheaper."""
+    if is_affine(matrix):
+        return cv2.warpAffine(picture, matrix[:2] / matrix[2, 2], size, flags=flags, borderMode=border)
+    return cv2.warpPerspective(picture, matrix, size, flags=flags, borderMode=border)

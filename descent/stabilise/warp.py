@@ -10,6 +10,7 @@ import numpy as np
 
 from descent.frames import Frame
 from descent.stabilise.path import Border, CameraPath
+from descent.stabilise.similarity import warp_picture
 
 _BORDER_MODES = {Border.BLACK: cv2.BORDER_CONSTANT, Border.REPLICATE: cv2.BORDER_REPLICATE}
 
@@ -24,23 +25,16 @@ def warp(frames: Iterable[Frame], path: CameraPath, *, width: int, height: int, 
         if fill:
             out = _warp_blur_fill(pixels, matrix, width, height)
         else:
-            out = _warp(pixels, matrix, (width, height), flags=cv2.INTER_CUBIC,
-                        border=_BORDER_MODES.get(border, cv2.BORDER_CONSTANT))
+            out = warp_picture(pixels, matrix, (width, height), flags=cv2.INTER_CUBIC,
+                               border=_BORDER_MODES.get(border, cv2.BORDER_CONSTANT))
         yield replace(frame, pixels=out)
-
-
-def _warp(pixels: np.ndarray, matrix: np.ndarray, size: tuple[int, int], *, flags: int, border: int) -> np.ndarray:
-    """One warp by a 3x3 matrix: affine unless the matrix has perspective (it is a little slower)."""
-    if np.allclose(matrix[2], [0.0, 0.0, 1.0], rtol=0.0, atol=1e-12):
-        return cv2.warpAffine(pixels, matrix[:2], size, flags=flags, borderMode=border)
-    return cv2.warpPerspective(pixels, matrix, size, flags=flags, borderMode=border)
 
 
 def _warp_blur_fill(pixels: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
     """Warp, then fill what the frame does not cover with a heavy blur of its mirrored edge."""
-    warped = _warp(pixels, matrix, (width, height), flags=cv2.INTER_CUBIC, border=cv2.BORDER_REFLECT101)
-    covered = _warp(np.full(pixels.shape[:2], 255, np.uint8), matrix, (width, height), flags=cv2.INTER_LINEAR,
-                    border=cv2.BORDER_CONSTANT)
+    warped = warp_picture(pixels, matrix, (width, height), flags=cv2.INTER_CUBIC, border=cv2.BORDER_REFLECT101)
+    covered = warp_picture(np.full(pixels.shape[:2], 255, np.uint8), matrix, (width, height),
+                           flags=cv2.INTER_LINEAR, border=cv2.BORDER_CONSTANT)
     small = cv2.resize(warped, (max(1, width // 16), max(1, height // 16)), interpolation=cv2.INTER_AREA)
     blurred = cv2.resize(cv2.GaussianBlur(small, (0, 0), 2.0), (width, height), interpolation=cv2.INTER_LINEAR)
     alpha = (covered.astype(np.float32) / 255.0)
