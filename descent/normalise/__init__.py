@@ -14,7 +14,7 @@ sensor counts above black.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -186,8 +186,8 @@ def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, worke
         gain = flat_gain(load_calibration_frame(config.flat, size=size, what="flat"), dark, stride=stride)
     plan = NormalisePlan(tone=IDENTITY_8BIT, pattern=pattern, pattern_source=source, guess=guess,
                          white_balance=(1.0, 1.0, 1.0), bits_used=8, size=size, dark=dark, flat_gain=gain,
-                         defects=find_defects(_dark_subtracted(sensor, dark), stride=stride) if config.defects
-                         else Defects.none(),
+                         defects=find_defects(_dark_subtracted(sensor, dark), stride=stride, workers=workers)
+                         if config.defects else Defects.none(),
                          demosaic_method=config.demosaic, contrast=config.contrast)
     if config.devignette and sensor:
         mean = plan.linear_grey(sensor[0]).astype(np.float32)
@@ -217,9 +217,7 @@ def _dark_subtracted(frames: list[np.ndarray], dark: np.ndarray | None) -> list[
     return frames if dark is None else [cv2.subtract(f.astype(np.float32), dark) for f in frames]
 
 
-def normalise(frames: Iterable[Frame], plan: NormalisePlan, *, gains: np.ndarray | None,
-              colour: bool) -> Iterator[Frame]:
-    """Every frame developed by the plan, with its deflicker gain: 8-bit, grey or colour for the whole video."""
-    for frame in frames:
-        gain = float(gains[frame.index]) if gains is not None else 1.0
-        yield replace(frame, pixels=plan.develop(frame.pixels, gain=gain, colour=colour))
+def develop_frame(frame: Frame, plan: NormalisePlan, *, gains: np.ndarray | None, colour: bool) -> Frame:
+    """A frame developed by the plan, with its deflicker gain: 8-bit, grey or colour for the whole video."""
+    gain = float(gains[frame.index]) if gains is not None else 1.0
+    return replace(frame, pixels=plan.develop(frame.pixels, gain=gain, colour=colour))

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from descent.errors import UsageError
+from descent.parallel import ordered_map
 
 DEFECT_SIGMAS = 8.0  # a pixel this many noise levels off its neighbours' median is suspect in a frame
 DEFECT_SHARE = 0.75  # ... and a defect if it is suspect, the same way, in this share of the sampled frames
@@ -46,16 +47,27 @@ class Defects:
 
 
 def _same_colour_median(frame: np.ndarray, stride: int) -> np.ndarray:
-    """The median of each pixel's 3x3 same-colour neighbourhood (float32)."""
-    planes = frame.astype(np.float32)
-    out = np.empty_like(planes)
+    """The median of each pixel's 3x3 same-colour neighbourhood (float32).
+
+    The median of integers is one of them, so it is taken in the frame's own 8 or 16 bits, where
+    OpenCV's median filter is several times faster than in float.
+    """
+    planes = frame if frame.dtype in (np.uint8, np.uint16) else frame.astype(np.float32)
+    out = np.empty(frame.shape, np.float32)
     for y in range(stride):
         for x in range(stride):
             out[y::stride, x::stride] = cv2.medianBlur(np.ascontiguousarray(planes[y::stride, x::stride]), 3)
     return out
 
 
-def find_defects(samples: list[np.ndarray], *, stride: int) -> Defects:
+def _off_neighbours(frame: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where a frame is far above and far below its same-colour neighbours, beyond its noise."""
+    residual = frame.astype(np.float32) - _same_colour_median(frame, stride)
+    noise = 1.4826 * float(np.median(np.abs(residual[::3, ::3]))) + 1e-3
+    return residual > DEFECT_SIGMAS * noise, residual < -DEFECT_SIGMAS * noise
+
+
+def find_defects(samples: list[np.ndarray], *, stride: int, workers: int = 1) -> Defects:
     """Hot, dead and stuck pixels: pixels that never follow the scene.
 
     A candidate is off its same-colour neighbours in the same direction in most sampled frames: the
@@ -73,11 +85,9 @@ def find_defects(samples: list[np.ndarray], *, stride: int) -> Defects:
     # kept (a full-size median per sample would be 4 bytes a pixel a frame: gigabytes at 4K).
     high = np.zeros(samples[0].shape, np.uint16)
     low = np.zeros_like(high)
-    for frame in samples:
-        residual = frame.astype(np.float32) - _same_colour_median(frame, stride)
-        noise = 1.4826 * float(np.median(np.abs(residual[::3, ::3]))) + 1e-3
-        high += residual > DEFECT_SIGMAS * noise
-        low += residual < -DEFECT_SIGMAS * noise
+    for above, below in ordered_map(lambda frame: _off_neighbours(frame, stride), samples, workers=workers):
+        high += above
+        low += below
     needed = DEFECT_SHARE * len(samples)
     ys, xs = np.nonzero((high >= needed) | (low >= needed))
     if len(ys) == 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import cv2
@@ -67,7 +67,6 @@ def fit(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
-def fit_frames(frames: Iterable[Frame], *, width: int, height: int) -> Iterator[Frame]:
-    """Every frame at the output size (when not stabilising: the warp does this itself)."""
-    for frame in frames:
-        yield replace(frame, pixels=fit(frame.pixels, width, height))
+def fit_frame(frame: Frame, *, width: int, height: int) -> Frame:
+    """A frame at the output size (when not stabilising: the warp does this itself)."""
+    return replace(frame, pixels=fit(frame.pixels, width, height))

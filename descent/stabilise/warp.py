@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 import cv2
@@ -15,19 +14,18 @@ from descent.stabilise.similarity import warp_picture
 _BORDER_MODES = {Border.BLACK: cv2.BORDER_CONSTANT, Border.REPLICATE: cv2.BORDER_REPLICATE}
 
 
-def warp(frames: Iterable[Frame], path: CameraPath, *, width: int, height: int, border: Border) -> Iterator[Frame]:
+def warp_frame(frame: Frame, path: CameraPath, *, width: int, height: int, border: Border) -> Frame:
     """Stabilise and resize in one interpolation; uncovered edges filled as `border` says."""
-    for frame in frames:
-        pixels = frame.pixels
-        h, w = pixels.shape[:2]
-        matrix = path.pixel_matrix(frame.index, width=w, height=h, out_width=width, out_height=height)
-        fill = border is Border.BLUR or (border is Border.CROP and bool(path.needs_fill[frame.index]))
-        if fill:
-            out = _warp_blur_fill(pixels, matrix, width, height)
-        else:
-            out = warp_picture(pixels, matrix, (width, height), flags=cv2.INTER_CUBIC,
-                               border=_BORDER_MODES.get(border, cv2.BORDER_CONSTANT))
-        yield replace(frame, pixels=out)
+    pixels = frame.pixels
+    h, w = pixels.shape[:2]
+    matrix = path.pixel_matrix(frame.index, width=w, height=h, out_width=width, out_height=height)
+    fill = border is Border.BLUR or (border is Border.CROP and bool(path.needs_fill[frame.index]))
+    if fill:
+        out = _warp_blur_fill(pixels, matrix, width, height)
+    else:
+        out = warp_picture(pixels, matrix, (width, height), flags=cv2.INTER_CUBIC,
+                           border=_BORDER_MODES.get(border, cv2.BORDER_CONSTANT))
+    return replace(frame, pixels=out)
 
 
 def _warp_blur_fill(pixels: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
