@@ -146,7 +146,7 @@ def load_user_mask(path: Path) -> np.ndarray:
 
 CORNERS = 300
 COARSE_POINTS = 64  # enough for RANSAC to see through a lander leg; the fine round gives the precision
-FINE_POINTS = 150  # the strongest corners: more, weaker ones add error rather than average it out
+FINE_POINTS = 150  # the first in round-robin order: more, weaker ones add error rather than average it out
 CORNER_LEVEL_MIN_WIDTH = 384  # corners are found at half resolution on copies at least this wide
 
 
@@ -195,10 +195,11 @@ def _track(previous: np.ndarray, current: np.ndarray, corners: np.ndarray, predi
            fine: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """Corners tracked into `current`: (where they started, where they went), the failed ones dropped.
 
-    The coarse round searches four pyramid levels and checks each track by tracking it back. The
-    fine round starts from frames already aligned to a fraction of a pixel, so it tracks on one
-    level, with a larger window: every window pixel is a measurement, and warped back, the window
-    no longer straddles a zoom or a turn.
+    The coarse round searches five pyramid levels; RANSAC then drops the tracks that went astray
+    (tracking each one back as well cost half the round and changed no result). The fine round
+    starts from frames aligned to a pixel or so, so it tracks on one level, with a larger window:
+    every window pixel is a measurement, and warped back, the window no longer straddles a zoom or
+    a turn.
     """
     window, levels, criteria = (_FINE_WINDOW, 0, _FINE_CRITERIA) if fine else (_COARSE_WINDOW, 4, _COARSE_CRITERIA)
     flags = cv2.OPTFLOW_USE_INITIAL_FLOW
