@@ -34,7 +34,7 @@ from descent.stabilise.path import (
     plan_path,
     required_zoom,
 )
-from descent.stabilise.similarity import Similarity, to_pixels
+from descent.stabilise.similarity import Similarity, nearest_similarity, to_pixels
 
 SIZE = 512
 
@@ -359,4 +359,30 @@ def test_keystone_shake_is_taken_out(make_descent, tmp_path: Path) -> None:
     rectified = decode_video(tmp_path / "a.mp4", width=size, height=size)
     similarity_only = decode_video(tmp_path / "b.mp4", width=size, height=size)
     assert keystone_px(rectified) < 0.5 * keystone_px(similarity_only)
+    corners = [rectified[:, rows, columns] for rows in (slice(0, 3), slice(-3, None))
+               for columns in (slice(0, 3), slice(-3, None))]
+    assert min(c.min() for c in corners) > 2  # the crop allows for the correction: no uncovered (black) corner
     assert jitter_px(interframe_motion(rectified)) < jitter_px(interframe_motion(similarity_only))
+
+
+def test_crop_allows_for_the_keystone_correction() -> None:
+    """A tilting shake on a zoom: where no fill is planned, every output corner comes from inside the frame."""
+    motions = [FrameMotion("f0", bridged=True)]
+    for i in range(1, 60):
+        homography = Similarity(0.02, 0.0, 0.002 * (-1) ** i, 0.0).matrix()
+        homography[2, :2] = [0.06 * (-1) ** i, 0.04 * (-1) ** (i // 2)]  # the perspective row, normalised
+        step = nearest_similarity(homography, 1.0)
+        motions.append(FrameMotion(f"f{i}", step.log_scale, step.angle_rad, step.tx, step.ty, 100, 1.0, 0.1,
+                                   homography=[float(v) for v in homography.ravel()]))
+    path = plan_path(motions, PathConfig(mode=StabiliseMode.SMOOTH, smoothing_frames=20), frame_aspect=1.0,
+                     out_aspect=1.0)
+    assert path.rectify is not None
+    size = 512
+    corners = np.array([[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]], np.float64)
+    for i in range(len(motions)):
+        if path.needs_fill[i]:
+            continue
+        back = corners @ np.linalg.inv(path.pixel_matrix(i, width=size, height=size, out_width=size,
+                                                          out_height=size)).T
+        back = back[:, :2] / back[:, 2:]
+        assert back.min() >= -0.5 and back.max() <= size - 0.5, (i, back)

@@ -105,16 +105,19 @@ def landing_site(camera: np.ndarray, motions: list[FrameMotion]) -> tuple[float,
     return float(camera[measured[-1], 2]), float(camera[measured[-1], 3])
 
 
-def required_zoom(camera: np.ndarray, target: np.ndarray, *, frame_aspect: float, out_aspect: float) -> np.ndarray:
+def required_zoom(camera: np.ndarray, target: np.ndarray, *, frame_aspect: float, out_aspect: float,
+                  margins: np.ndarray | None = None) -> np.ndarray:
     """For each frame, the least enlargement at which its corrected picture covers the whole output.
 
-    Aspects are height / width. Infinity where the output centre falls outside the frame.
+    Aspects are height / width. `margins` (frame widths, per frame) keep the output that much
+    further inside the frame: the keystone correction moves the frame's edges by up to that.
+    Infinity where the output centre falls outside the frame.
     """
     corners = np.array([[-0.5, -out_aspect / 2], [0.5, -out_aspect / 2], [0.5, out_aspect / 2],
                         [-0.5, out_aspect / 2]])
-    bounds = np.array([0.5, frame_aspect / 2])
     needed = np.empty(len(camera))
     for i in range(len(camera)):
+        bounds = np.array([0.5, frame_aspect / 2]) - (0.0 if margins is None else margins[i])
         # Output -> frame: the inverse of (camera then inverse target) is target then inverse camera.
         back = Similarity(*target[i]).then(Similarity(*camera[i]).inverse()).matrix()
         linear, offset = back[:2, :2], back[:2, 2]
@@ -142,8 +145,11 @@ def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: f
         return np.column_stack([whittaker(columns[:, k], weights, lam, passes=PATH_PASSES)
                                 for k in range(columns.shape[1])])
 
+    rectify = _rectification(motions, lambda columns: smooth_columns(columns, smoothness), aspect=frame_aspect)
+    margins = None if rectify is None else _edge_shift(rectify, frame_aspect)
+
     def zoom_for(target: np.ndarray) -> tuple[np.ndarray, float]:
-        needed = required_zoom(camera, target, frame_aspect=frame_aspect, out_aspect=out_aspect)
+        needed = required_zoom(camera, target, frame_aspect=frame_aspect, out_aspect=out_aspect, margins=margins)
         if config.border is not Border.CROP:
             return needed, 1.0
         # The 98th percentile, so one wild frame does not shrink the whole video; it gets a fill.
@@ -162,8 +168,16 @@ def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: f
                 break
             lam /= 4  # the correction asks for more crop than the budget: follow the camera closer
     return CameraPath(camera=camera, target=target, zoom=zoom, needs_fill=needed > zoom * (1 + 1e-9), site=site,
-                      rectify=_rectification(motions, lambda columns: smooth_columns(columns, smoothness),
-                                             aspect=frame_aspect))
+                      rectify=rectify)
+
+
+def _edge_shift(rectify: np.ndarray, aspect: float) -> np.ndarray:
+    """Per frame, how far (frame widths) the keystone correction moves the frame's corners at most."""
+    corners = np.array([[-0.5, -aspect / 2, 1.0], [0.5, -aspect / 2, 1.0], [0.5, aspect / 2, 1.0],
+                        [-0.5, aspect / 2, 1.0]])
+    moved = np.einsum("nij,kj->nki", rectify, corners)
+    moved = moved[:, :, :2] / moved[:, :, 2:]
+    return np.abs(moved - corners[None, :, :2]).max(axis=(1, 2))
 
 
 def _rectification(motions: list[FrameMotion], smooth_columns: Callable[[np.ndarray], np.ndarray], *,
