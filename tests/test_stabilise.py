@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -206,6 +207,9 @@ def test_motion_file_round_trip_gives_the_same_path(tmp_path: Path) -> None:
         FrameMotion(f"f{i}.png", *rng.normal(0, [0.02, 0.01, 0.003, 0.003]), inliers=100, inlier_ratio=0.9,
                     residual_px=0.2)
         for i in range(1, 50)]
+    tilted = motions[20].transform.matrix()
+    tilted[2, :2] = rng.normal(0, 0.03, 2)
+    motions[20] = replace(motions[20], homography=[float(v) for v in tilted.ravel()])  # a pair with perspective
     save_motion(tmp_path / "m.json", motions, analysis_width=512)
     loaded = load_motion(tmp_path / "m.json", [m.file for m in motions])
     assert loaded == motions
@@ -213,6 +217,7 @@ def test_motion_file_round_trip_gives_the_same_path(tmp_path: Path) -> None:
     a = plan_path(motions, config, frame_aspect=1.0, out_aspect=9 / 16)
     b = plan_path(loaded, config, frame_aspect=1.0, out_aspect=9 / 16)
     assert np.array_equal(a.target, b.target) and a.zoom == b.zoom
+    assert a.rectify is not None and b.rectify is not None and np.array_equal(a.rectify, b.rectify)
     document = json.loads((tmp_path / "m.json").read_text())
     assert document["format"] == "descent-motion" and "frame widths" in document["units"]
     with pytest.raises(Exception, match="made for other frames"):
