@@ -2,7 +2,8 @@
 
 For each frame count it generates a descent of 1024x1024 PNG frames, then times, alternating and
 keeping the best of each:
-  ffmpeg   the bundled ffmpeg reading the PNGs itself (image2 demuxer), same codec arguments
+  ffmpeg   the bundled ffmpeg reading the PNGs itself in capture order (concat demuxer), same
+           codec arguments
   descent  `descent build` (ordering, decoding on threads, piping into the same ffmpeg)
 and reports the ratio and descent's peak memory (Python process alone; ffmpeg's is listed apart).
 Timings, not a gate: it never fails a build.
@@ -22,9 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import ffmpeg_alone
 from synthetic_descent import DescentSpec, generate
-
-from descent.encode import EncodeConfig, ffmpeg_args, find_ffmpeg
 
 CHILD = """
 import json, resource, sys
@@ -42,18 +42,6 @@ hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line
 print(json.dumps({"frames": summary.output.frames, "python_rss_mb": hwm_kb / 1024,
                   "ffmpeg_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
-
-
-def run_ffmpeg(frames_dir: Path, out: Path) -> float:
-    """ffmpeg alone: it reads and decodes the PNGs itself; encoding arguments identical to descent's."""
-    ours = ffmpeg_args(ffmpeg=find_ffmpeg(), width=8, height=8, colour=False, fps=30, output=out,
-                       config=EncodeConfig())
-    encode_part = ours[ours.index("pipe:") + 1 :]
-    args = [find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-framerate", "30",
-            "-pattern_type", "glob", "-i", str(frames_dir / "*.png"), *encode_part]
-    start = time.perf_counter()
-    subprocess.run(args, check=True)
-    return time.perf_counter() - start
 
 
 def run_descent(frames_dir: Path, out: Path) -> tuple[float, dict[str, float]]:
@@ -79,7 +67,7 @@ def main() -> None:
             generate(frames_dir, DescentSpec(frames=count, size_px=args.size, flicker=0.02, seed=11))
         ffmpeg_s, descent_s, memory = [], [], {}
         for _ in range(args.repeats):
-            ffmpeg_s.append(run_ffmpeg(frames_dir, root / "ffmpeg.mp4"))
+            ffmpeg_s.append(ffmpeg_alone(frames_dir, root / "ffmpeg.mp4"))
             seconds, memory = run_descent(frames_dir, root / "descent.mp4")
             descent_s.append(seconds)
         rows.append((count, min(ffmpeg_s), min(descent_s), memory))

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import ffmpeg_alone
 from synthetic_archive import Sample, write_archive
 from synthetic_descent import DescentSpec, generate
 
@@ -91,18 +92,6 @@ def vidstab(lossless: Path, out: Path, work: Path) -> float:
     subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(lossless), *encode[:vf], "-vf",
                     f"vidstabtransform=input={trf}:smoothing=30:optzoom=1,{encode[vf + 1]}", *encode[vf + 2 :]],
                    check=True)
-    return time.perf_counter() - start
-
-
-def ffmpeg_alone(frames: Path, order: list[str], out: Path, work: Path) -> float:
-    """ffmpeg reading the PNGs in capture order itself, same encoding arguments."""
-    listing = work / "order.txt"
-    listing.write_text("".join(f"file '{frames / name}'\nduration 0.0333333\n" for name in order))
-    encode = ffmpeg_args(ffmpeg=find_ffmpeg(), width=8, height=8, colour=False, fps=30, output=out,
-                         config=EncodeConfig())
-    start = time.perf_counter()
-    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
-                    "-r", "30", *encode[encode.index("pipe:") + 1 :]], check=True)
     return time.perf_counter() - start
 
 
@@ -172,7 +161,7 @@ def speed(root: Path, frames_count: int, size: int) -> list[str]:
     # steadier of the two.
     runs: dict[str, list[tuple[float, float]]] = {"ffmpeg": [], "off": [], "lock": []}
     for _ in range(3):
-        for name, run in (("ffmpeg", lambda: ffmpeg_alone(frames, order, work / "ffmpeg.mp4", work)),
+        for name, run in (("ffmpeg", lambda: ffmpeg_alone(frames, work / "ffmpeg.mp4")),
                           ("off", lambda: descent_build(frames, work / "off.mp4", "off")),
                           ("lock", lambda: descent_build(frames, work / "lock.mp4", "lock"))):
             cpu_before = _children_cpu_s()

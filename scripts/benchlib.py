@@ -1,7 +1,9 @@
-"""What the benchmarks share: the encoder's time per frame, the yardstick the other stages are held to."""
+"""What the benchmarks share: the encoder's time per frame, the yardstick the other stages are held to,
+and ffmpeg alone encoding a generated descent."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -28,3 +30,29 @@ def encode_ms_per_frame(picture: np.ndarray, *, frames: int = 30) -> float:
     seconds = time.perf_counter() - start
     shutil.rmtree(out.parent)
     return 1000 * seconds / frames
+
+
+def capture_order(frames_dir: Path) -> list[str]:
+    """The frames descent encodes, in capture order (from the generator's truth; copies left out)."""
+    truth = json.loads((frames_dir / "truth.json").read_text())
+    return [f["file"] for f in sorted((f for f in truth["frames"] if not f["duplicate_of"]), key=lambda f: f["time_s"])]
+
+
+def ffmpeg_alone(frames_dir: Path, out: Path, *, fps: float = 30.0) -> float:
+    """Seconds for the bundled ffmpeg to read the PNGs and encode them with descent's arguments.
+
+    It reads them in capture order, as descent encodes them: in file-name order (the generator
+    scrambles names, as real archives do) the encoder would get a harder, shuffled video, and
+    take half as long again.
+    """
+    listing = out.with_suffix(".txt")
+    listing.write_text("".join(f"file '{frames_dir / name}'\nduration {1 / fps:.7f}\n"
+                               for name in capture_order(frames_dir)))
+    encode = ffmpeg_args(ffmpeg=find_ffmpeg(), width=8, height=8, colour=False, fps=fps, output=out,
+                         config=EncodeConfig())
+    start = time.perf_counter()
+    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+                    "-r", f"{fps:g}", *encode[encode.index("pipe:") + 1 :]], check=True)
+    seconds = time.perf_counter() - start
+    listing.unlink()
+    return seconds
