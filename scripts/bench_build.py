@@ -4,8 +4,10 @@ For each frame count it generates a descent of 1024x1024 PNG frames, then times,
 keeping the best of each:
   ffmpeg   the bundled ffmpeg reading the PNGs itself in capture order (concat demuxer), same
            codec arguments
-  descent  `descent build` (ordering, decoding on threads, piping into the same ffmpeg)
-and reports the ratio and descent's peak memory (Python process alone; ffmpeg's is listed apart).
+  descent  `descent build --stabilise off` (ordering, decoding on threads, normalising, piping
+           into the same ffmpeg), then the whole default build (stabilised, lock)
+and reports the ratios and descent's peak memory without stabilisation (Python process alone;
+ffmpeg's is listed apart).
 Timings, not a gate: it never fails a build.
 
 Usage: python scripts/bench_build.py [--frames 300 1200] [--size 1024] [--repeats 2] [--keep DIR]
@@ -32,9 +34,9 @@ from pathlib import Path
 from descent.pipeline import BuildConfig, RunConfig, SourceConfig, build
 from descent.stabilise import StabiliseConfig
 from descent.stabilise.path import StabiliseMode
-# The road alone: ordering, decoding, piping. Stabilisation has its own benchmark.
+# off: the road alone (ordering, decoding, piping); lock: the whole default build.
 summary = build(BuildConfig(source=SourceConfig(inputs=(sys.argv[1],)), output=Path(sys.argv[2]),
-                            stabilise=StabiliseConfig(mode=StabiliseMode.OFF), overwrite=True,
+                            stabilise=StabiliseConfig(mode=StabiliseMode(sys.argv[3])), overwrite=True,
                             run=RunConfig(progress=False)))
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child would report the
 # benchmark's own peak (the terrain textures) instead of its own.
@@ -44,9 +46,9 @@ print(json.dumps({"frames": summary.output.frames, "python_rss_mb": hwm_kb / 102
 """
 
 
-def run_descent(frames_dir: Path, out: Path) -> tuple[float, dict[str, float]]:
+def run_descent(frames_dir: Path, out: Path, mode: str) -> tuple[float, dict[str, float]]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, str(frames_dir), str(out)], check=True,
+    done = subprocess.run([sys.executable, "-c", CHILD, str(frames_dir), str(out), mode], check=True,
                           capture_output=True, text=True)
     return time.perf_counter() - start, json.loads(done.stdout)
 
@@ -65,21 +67,23 @@ def main() -> None:
         if not (frames_dir / "truth.json").exists():
             print(f"generating {count} frames of {args.size}x{args.size} in {frames_dir} ...", file=sys.stderr)
             generate(frames_dir, DescentSpec(frames=count, size_px=args.size, flicker=0.02, seed=11))
-        ffmpeg_s, descent_s, memory = [], [], {}
+        ffmpeg_s, off_s, lock_s, memory = [], [], [], {}
         for _ in range(args.repeats):
             ffmpeg_s.append(ffmpeg_alone(frames_dir, root / "ffmpeg.mp4"))
-            seconds, memory = run_descent(frames_dir, root / "descent.mp4")
-            descent_s.append(seconds)
-        rows.append((count, min(ffmpeg_s), min(descent_s), memory))
+            seconds, memory = run_descent(frames_dir, root / "descent.mp4", "off")
+            off_s.append(seconds)
+            lock_s.append(run_descent(frames_dir, root / "descent.mp4", "lock")[0])
+        rows.append((count, min(ffmpeg_s), min(off_s), min(lock_s), memory))
     print(f"\n{os.cpu_count()} cores, {args.size}x{args.size} grey PNG, libx264 crf 18 preset medium, "
           f"best of {args.repeats}\n")
-    print("| frames | ffmpeg alone | descent build | ratio | descent peak RSS | ffmpeg peak RSS |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for count, f_s, d_s, memory in rows:
-        print(f"| {count} | {f_s:.1f} s | {d_s:.1f} s | {d_s / f_s:.2f}x | {memory['python_rss_mb']:.0f} MB "
-              f"| {memory['ffmpeg_rss_mb']:.0f} MB |")
+    print("| frames | ffmpeg alone | descent, no stabilisation | ratio | descent (lock) | ratio "
+          "| descent peak RSS | ffmpeg peak RSS |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for count, f_s, off, lock, memory in rows:
+        print(f"| {count} | {f_s:.1f} s | {off:.1f} s | {off / f_s:.2f}x | {lock:.1f} s | {lock / f_s:.2f}x "
+              f"| {memory['python_rss_mb']:.0f} MB | {memory['ffmpeg_rss_mb']:.0f} MB |")
     if len(rows) > 1:
-        small, large = rows[0][3]["python_rss_mb"], rows[-1][3]["python_rss_mb"]
+        small, large = rows[0][4]["python_rss_mb"], rows[-1][4]["python_rss_mb"]
         print(f"\npeak memory {rows[-1][0]} vs {rows[0][0]} frames: {large / small:.2f}x")
     if not args.keep:
         shutil.rmtree(root)  # over a gigabyte of frames at the default sizes
