@@ -391,3 +391,22 @@ def test_crop_allows_for_the_keystone_correction() -> None:
                                                           out_height=size)).T
         back = back[:, :2] / back[:, 2:]
         assert back.min() >= -0.5 and back.max() <= size - 0.5, (i, back)
+
+
+def test_the_jitter_metric_reads_known_motion_finely(terrain_image: np.ndarray) -> None:
+    """The instrument must be finer than what it measures: on frames moved by known similarities
+    it reads each inter-frame motion to a few hundredths of a pixel, and a steady video as steady."""
+    rng = np.random.default_rng(4)
+    steps = [Similarity(0.01 * rng.standard_normal(), 0.002 * rng.standard_normal(),
+                        0.002 * rng.standard_normal(), 0.002 * rng.standard_normal()) for _ in range(8)]
+    placed, frames = Similarity(), [_view(terrain_image, Similarity())]
+    for step in steps:
+        placed = placed.then(step)
+        frames.append(_view(terrain_image, placed))
+    measured = interframe_motion(frames)
+    # The view is the centre half of the terrain: its motion is the terrain's, twice as large in frame widths.
+    expected = np.array([[s.tx * 2 * SIZE, s.ty * 2 * SIZE, s.angle_rad * SIZE / 2, s.log_scale * SIZE / 2]
+                         for s in steps])
+    assert np.abs(measured - expected).max() < 0.03, measured - expected
+    still = [frames[0]] * 12
+    assert jitter_px(interframe_motion(still)) < 0.005
