@@ -27,7 +27,14 @@ import numpy as np
 
 from descent.smoothing import smoothness_for, whittaker
 from descent.stabilise.motion import FrameMotion
-from descent.stabilise.similarity import Similarity, nearest_similarity, pixel_to_normalised, to_pixels
+from descent.stabilise.similarity import (
+    Similarity,
+    frame_corners,
+    nearest_similarity,
+    pixel_to_normalised,
+    project,
+    to_pixels,
+)
 
 # Two passes of the smoother: the same half-way period, but of an attitude oscillation at a third
 # of it, a tenth as much gets through (0.2% instead of 2%), and the flight slower than the
@@ -113,8 +120,7 @@ def required_zoom(camera: np.ndarray, target: np.ndarray, *, frame_aspect: float
     further inside the frame: the keystone correction moves the frame's edges by up to that.
     Infinity where the output centre falls outside the frame.
     """
-    corners = np.array([[-0.5, -out_aspect / 2], [0.5, -out_aspect / 2], [0.5, out_aspect / 2],
-                        [-0.5, out_aspect / 2]])
+    corners = frame_corners(out_aspect)
     needed = np.empty(len(camera))
     for i in range(len(camera)):
         bounds = np.array([0.5, frame_aspect / 2]) - (0.0 if margins is None else margins[i])
@@ -173,11 +179,8 @@ def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: f
 
 def _edge_shift(rectify: np.ndarray, aspect: float) -> np.ndarray:
     """Per frame, how far (frame widths) the keystone correction moves the frame's corners at most."""
-    corners = np.array([[-0.5, -aspect / 2, 1.0], [0.5, -aspect / 2, 1.0], [0.5, aspect / 2, 1.0],
-                        [-0.5, aspect / 2, 1.0]])
-    moved = np.einsum("nij,kj->nki", rectify, corners)
-    moved = moved[:, :, :2] / moved[:, :, 2:]
-    return np.abs(moved - corners[None, :, :2]).max(axis=(1, 2))
+    corners = frame_corners(aspect)
+    return np.abs(project(rectify, corners) - corners).max(axis=(1, 2))
 
 
 def _rectification(motions: list[FrameMotion], smooth_columns: Callable[[np.ndarray], np.ndarray], *,

@@ -73,9 +73,8 @@ def nearest_similarity(homography: np.ndarray, aspect: float) -> Similarity:
     everywhere keeps the path and the keystone correction from counting the same shift twice.
     """
     xs, ys = np.meshgrid(np.linspace(-0.5, 0.5, 9), np.linspace(-aspect / 2, aspect / 2, 9))
-    grid = np.column_stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
-    moved = grid @ homography.T
-    moved = moved[:, :2] / moved[:, 2:]
+    grid = np.column_stack([xs.ravel(), ys.ravel()])
+    moved = project(homography, grid)
     x, y = grid[:, 0], grid[:, 1]
     ones, zeros = np.ones_like(x), np.zeros_like(x)
     # x' = a x - b y + tx, y' = b x + a y + ty: linear in (a, b, tx, ty).
@@ -87,11 +86,21 @@ def nearest_similarity(homography: np.ndarray, aspect: float) -> Similarity:
 def keystone(homography: np.ndarray, aspect: float) -> float:
     """RMS distance, in frame widths, between where a homography and its nearest similarity put the
     frame corners: how much perspective a motion has."""
-    corners = np.array([[-0.5, -aspect / 2, 1.0], [0.5, -aspect / 2, 1.0], [0.5, aspect / 2, 1.0],
-                        [-0.5, aspect / 2, 1.0]])
-    moved = corners @ homography.T
-    by_similarity = nearest_similarity(homography, aspect).apply(corners[:, :2])
-    return float(np.sqrt(np.mean(np.sum((moved[:, :2] / moved[:, 2:] - by_similarity) ** 2, axis=1))))
+    corners = frame_corners(aspect)
+    by_similarity = nearest_similarity(homography, aspect).apply(corners)
+    return float(np.sqrt(np.mean(np.sum((project(homography, corners) - by_similarity) ** 2, axis=1))))
+
+
+def frame_corners(aspect: float) -> np.ndarray:
+    """The four corners of a frame (height / width = aspect) in normalised coordinates: 4 x 2."""
+    return np.array([[-0.5, -aspect / 2], [0.5, -aspect / 2], [0.5, aspect / 2], [-0.5, aspect / 2]])
+
+
+def project(homographies: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Points (k x 2) through a 3x3 homography, or a stack of them (n x 3 x 3): k x 2, or n x k x 2."""
+    homogeneous = np.column_stack([points, np.ones(len(points))])
+    moved = np.einsum("...ij,kj->...ki", homographies, homogeneous)
+    return moved[..., :2] / moved[..., 2:]
 
 
 def is_affine(matrix: np.ndarray) -> bool:
