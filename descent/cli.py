@@ -101,6 +101,10 @@ TimeSourceOpt = Annotated[TimeSourceChoice | None, typer.Option(
     "that has a time for every frame; none = natural name order).", show_default=False)]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable frame instead of skipping it.")]
 Workers = Annotated[int, typer.Option("--workers", "-j", help="Decoding threads (0: one per core).", min=0)]
+Scratch = Annotated[str | None, typer.Option(
+    "--scratch", help="Where frames decoded in the motion pass wait for the encoding pass, so that each PNG or JPEG "
+    "is decoded once (a directory on disk; up to half its free space), or 'off' to decode them twice. Default: the "
+    "system temporary directory, unless it is held in memory.", show_default=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, notes or summary.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")]
 Report = Annotated[Path | None, typer.Option("--report", help="Write the summary and the ordered frame list as JSON.",
@@ -309,6 +313,7 @@ def build(
                                                       show_default=False)] = None,
     strict: Strict = False,
     workers: Workers = 0,
+    scratch: Scratch = None,
     quiet: Quiet = False,
     json_out: JsonOut = False,
     report: Report = None,
@@ -370,7 +375,8 @@ def build(
             overlay_only=overlay_only,
             subtitles=subtitles,
             overwrite=overwrite,
-            run=RunConfig(workers=workers, progress=not quiet),
+            run=RunConfig(workers=workers, progress=not quiet, decode_once=scratch != "off",
+                          scratch=Path(scratch) if scratch and scratch != "off" else None),
             report_path=report,
         )
         _print_summary(run_build(config), json_out, quiet)

@@ -38,8 +38,9 @@ from descent.order import OrderedSequence, TimingConfig, order_frames, plan_repe
 from descent.overlay import Hud, HudConfig
 from descent.parallel import ordered_map
 from descent.report import Output, Summary
+from descent.sources.decoded import open_store
 from descent.sources.discover import discover
-from descent.sources.images import probe, read_pixels
+from descent.sources.images import Read, probe, read_pixels
 from descent.sources.times import TimeOptions, assign_times
 from descent.stabilise import Stabilisation, StabiliseConfig, stabilise
 from descent.stabilise.analyse import analysis_picture, measure_motion
@@ -64,6 +65,8 @@ class SourceConfig:
 class RunConfig:
     workers: int = 0  # 0: one per core
     progress: bool = True
+    decode_once: bool = True  # keep frames decoded in pass 1 on disk for pass 2 (descent.sources.decoded)
+    scratch: Path | None = None  # where they are kept (default: the system temporary directory)
 
     @property
     def worker_count(self) -> int:
@@ -140,21 +143,23 @@ def scan(source: SourceConfig, run: RunConfig) -> Scan:
     return Scan(sequence, len(found.images), len(found.skipped), unreadable)
 
 
-def _read_frame(item: tuple[int, FrameInfo]) -> Frame | tuple[int, FrameReadError]:
+def _read_frame(item: tuple[int, FrameInfo], read: Read) -> Frame | tuple[int, FrameReadError]:
     index, info = item
     try:
-        pixels = read_pixels(info)
+        pixels = read(info)
     except FrameReadError as error:
         return index, error
-    digest = hashlib.blake2b(pixels.data, digest_size=16)
+    # SHA-1 runs in hardware on current CPUs, twice as fast as BLAKE2 here; equal frames are all it
+    # has to tell, not an attacker's collision.
+    digest = hashlib.sha1(pixels.data, usedforsecurity=False)
     digest.update(repr((pixels.shape, pixels.dtype.str)).encode())
     return Frame(index=index, info=info, pixels=pixels, digest=digest.digest())
 
 
 def read_frames(items: Iterable[tuple[int, FrameInfo]], *, total: int, strict: bool, run: RunConfig,
-                summary: Summary, desc: str) -> Iterator[Frame]:
+                summary: Summary, desc: str, read: Read = read_pixels) -> Iterator[Frame]:
     """Decode frames on worker threads, in order; unreadable ones are skipped and recorded."""
-    results = ordered_map(_read_frame, items, workers=run.worker_count)
+    results = ordered_map(lambda item: _read_frame(item, read), items, workers=run.worker_count)
     for result in _progress(results, total=total, desc=desc, run=run):
         if isinstance(result, tuple):
             index, error = result
@@ -206,15 +211,16 @@ def schedule(frames: Iterable[Frame], repeats: np.ndarray, *, hold: bool) -> Ite
         yield previous, held + int(repeats[previous.index + 1 :].sum())
 
 
-def plan(infos: list[FrameInfo], config: NormaliseConfig, run: RunConfig) -> NormalisePlan:
+def plan(infos: list[FrameInfo], config: NormaliseConfig, run: RunConfig, read: Read = read_pixels) -> NormalisePlan:
     """Sequence-wide normalisation decisions from a sample of frames."""
-    return plan_normalisation(infos, config, workers=run.worker_count, read=read_pixels)
+    return plan_normalisation(infos, config, workers=run.worker_count, read=read)
 
 
-def measure_brightness(infos: list[FrameInfo], normalisation: NormalisePlan, run: RunConfig) -> list[float | None]:
+def measure_brightness(infos: list[FrameInfo], normalisation: NormalisePlan, run: RunConfig,
+                       read: Read = read_pixels) -> list[float | None]:
     """Brightness ratio of each frame to the one before, unaligned: deflicker's input when not stabilising."""
     def grey(info: FrameInfo) -> np.ndarray | None:
-        return analysis_picture(info, normalisation.analysis_grey)
+        return analysis_picture(info, normalisation.analysis_grey, read)
 
     ratios: list[float | None] = []
     previous: np.ndarray | None = None
@@ -266,13 +272,13 @@ def inspect(source: SourceConfig, run: RunConfig | None = None,
 
 
 def _motions(infos: list[FrameInfo], stabilisation: Stabilisation | None, normalisation: NormalisePlan,
-             run: RunConfig) -> list[FrameMotion]:
+             run: RunConfig, read: Read) -> list[FrameMotion]:
     """Pass 1's motion: the stabiliser's, or measured for the altitude chain when not stabilising."""
     if stabilisation is not None:
         return stabilisation.motions
     progress = lambda items, total: _progress(items, total=total, desc="measuring scale", run=run)  # noqa: E731
     return measure_motion(infos, user_mask=None, workers=run.worker_count, prepare=normalisation.analysis_grey,
-                          progress=progress).motions
+                          read=read, progress=progress).motions
 
 
 def altitude_track(telemetry: Telemetry | None, anchors: list[tuple[float, float]], infos: list[FrameInfo],
@@ -318,6 +324,10 @@ def _check(config: BuildConfig) -> None:
     find_ffmpeg(config.encode.ffmpeg)  # a wrong --ffmpeg should fail now, not after the motion pass
     if config.timing.fps <= 0 or config.timing.speed <= 0:
         raise UsageError("--fps and --speed must be greater than 0")
+    scratch = config.run.scratch
+    if config.run.decode_once and scratch is not None and not scratch.is_dir():
+        raise UsageError(f"--scratch {scratch}: not a directory; give an existing directory on a disk, "
+                         "or --scratch off")
 
 
 def _read_telemetry(config: AltitudeConfig) -> Telemetry | None:
@@ -348,15 +358,25 @@ def plan_hud(config: BuildConfig, telemetry: Telemetry | None, anchors: list[tup
 
 
 def plan_deflicker(infos: list[FrameInfo], motions: list[FrameMotion] | None, normalisation: NormalisePlan, *,
-                   period_frames: float, run: RunConfig) -> tuple[np.ndarray, dict[str, object]]:
+                   period_frames: float, run: RunConfig,
+                   read: Read = read_pixels) -> tuple[np.ndarray, dict[str, object]]:
     """Each frame's exposure gain, from pass 1's aligned brightness ratios when there was a pass 1."""
-    ratios = [m.log_gain for m in motions] if motions is not None else measure_brightness(infos, normalisation, run)
+    ratios = [m.log_gain for m in motions] if motions is not None else measure_brightness(infos, normalisation, run,
+                                                                                          read)
     gains, steps = deflicker_gains(ratios, period_frames=period_frames)
     corrections = np.log(gains)
     return gains, {"largest_correction": round(float(np.abs(corrections).max()), 4),
                    "rms_correction": round(float(np.sqrt(np.mean(corrections**2))), 4),
                    "steps_kept": [str(infos[i].path) for i in steps],
                    "unmeasured_pairs": sum(r is None for r in ratios[1:])}
+
+
+def _pass1_reads_pixels(config: BuildConfig, *, needs_chain: bool, frame_count: int) -> bool:
+    """Whether a pass before encoding decodes the frames (so that pass 2 would decode them again)."""
+    motion_file = config.stabilise.motion_file
+    if config.stabilise.mode is not StabiliseMode.OFF:
+        return not (motion_file is not None and motion_file.exists())  # a reused motion file has the ratios
+    return needs_chain or (config.normalise.deflicker and frame_count > 2)
 
 
 def build(config: BuildConfig) -> Summary:
@@ -384,45 +404,52 @@ def build(config: BuildConfig) -> Summary:
     width, height = output_size(common_size(infos), config.size)
     if len(summary.sizes) > 1:
         log.warning("frames come in %d sizes; each is fitted into %dx%d", len(summary.sizes), width, height)
-    normalisation = plan(infos, config.normalise, config.run)
-    summary.normalisation = _normalisation_summary(normalisation)
-    shown = [(i, f) for i, f in enumerate(infos) if repeats[i] > 0]
-    interval = sequence.median_interval_s
-    capture_fps = 1 / interval if interval else timing.fps
-
-    # Pass 1: motion, when stabilising or when the altitude chain or the landing site needs it.
-    stabilisation = None
-    if config.stabilise.mode is not StabiliseMode.OFF:
-        stabilisation = stabilise(
-            infos, config.stabilise, out_aspect=height / width, workers=config.run.worker_count,
-            frames_per_second=capture_fps, prepare=normalisation.analysis_grey,
-            progress=lambda items, total: _progress(items, total=total, desc="measuring motion", run=config.run))
-        summary.stabilisation = {
-            "mode": config.stabilise.mode.value, "zoom": round(stabilisation.path.zoom, 4),
-            "bridged_pairs": stabilisation.bridged, "perspective_pairs": stabilisation.perspective,
-            "frames_with_fill": int(stabilisation.path.needs_fill.sum()),
-            "static_fraction": stabilisation.static_fraction, "motion_reused": stabilisation.reused,
-        }
     sparse = telemetry is not None and telemetry.median_interval_s > SPARSE_INTERVAL_S
     needs_chain = bool(config.altitude.altitude_at) or config.hud.mark_site or sparse
-    motions = _motions(infos, stabilisation, normalisation, config.run) if (
-        stabilisation is not None or needs_chain) else None
-
-    track, hud = plan_hud(config, telemetry, anchors, infos, sequence, motions, stabilisation, width=width,
-                          height=height)
-    if track is not None:
-        summary.altitude = track.summary()
-    gains = None
-    if config.normalise.deflicker and len(infos) > 2:
-        gains, summary.deflicker = plan_deflicker(infos, motions, normalisation, run=config.run,
-                                                  period_frames=config.normalise.deflicker_period_s * capture_fps)
-    # A burned-in HUD is colour (its amber marks estimates, the profile and the site) even on grey frames.
-    burned_hud = hud is not None and ((hud.panel and config.hud.enabled) or config.hud.mark_site)
-    colour = summary.colour_frames > 0 or normalisation.colour_out or burned_hud
-
-    shown_frames: list[ShownFrame] = []
-    subtitles = config.output.with_name(f".{config.output.stem}.telemetry.srt")
     with contextlib.ExitStack() as stack:
+        # Pass 1 keeps what it decodes for pass 2 when both read the pixels (descent.sources.decoded).
+        store = None
+        if config.run.decode_once and _pass1_reads_pixels(config, needs_chain=needs_chain, frame_count=len(infos)):
+            store = open_store(config.run.scratch, [f for f, count in zip(infos, repeats, strict=True) if count > 0])
+        if store is not None:
+            stack.callback(store.close)
+        read, take = (store.read, store.take) if store is not None else (read_pixels, read_pixels)
+        normalisation = plan(infos, config.normalise, config.run, read)
+        summary.normalisation = _normalisation_summary(normalisation)
+        shown = [(i, f) for i, f in enumerate(infos) if repeats[i] > 0]
+        interval = sequence.median_interval_s
+        capture_fps = 1 / interval if interval else timing.fps
+
+        # Pass 1: motion, when stabilising or when the altitude chain or the landing site needs it.
+        stabilisation = None
+        if config.stabilise.mode is not StabiliseMode.OFF:
+            stabilisation = stabilise(
+                infos, config.stabilise, out_aspect=height / width, workers=config.run.worker_count,
+                frames_per_second=capture_fps, prepare=normalisation.analysis_grey, read=read,
+                progress=lambda items, total: _progress(items, total=total, desc="measuring motion", run=config.run))
+            summary.stabilisation = {
+                "mode": config.stabilise.mode.value, "zoom": round(stabilisation.path.zoom, 4),
+                "bridged_pairs": stabilisation.bridged, "perspective_pairs": stabilisation.perspective,
+                "frames_with_fill": int(stabilisation.path.needs_fill.sum()),
+                "static_fraction": stabilisation.static_fraction, "motion_reused": stabilisation.reused,
+            }
+        motions = _motions(infos, stabilisation, normalisation, config.run, read) if (
+            stabilisation is not None or needs_chain) else None
+
+        track, hud = plan_hud(config, telemetry, anchors, infos, sequence, motions, stabilisation, width=width,
+                              height=height)
+        if track is not None:
+            summary.altitude = track.summary()
+        gains = None
+        if config.normalise.deflicker and len(infos) > 2:
+            gains, summary.deflicker = plan_deflicker(infos, motions, normalisation, run=config.run, read=read,
+                                                      period_frames=config.normalise.deflicker_period_s * capture_fps)
+        # A burned-in HUD is colour (its amber marks estimates, the profile and the site) even on grey frames.
+        burned_hud = hud is not None and ((hud.panel and config.hud.enabled) or config.hud.mark_site)
+        colour = summary.colour_frames > 0 or normalisation.colour_out or burned_hud
+
+        shown_frames: list[ShownFrame] = []
+        subtitles = config.output.with_name(f".{config.output.stem}.telemetry.srt")
         stack.callback(subtitles.unlink, missing_ok=True)  # registered first, so it runs after the writers close
         writer = stack.enter_context(VideoWriter(config.output, width=width, height=height, colour=colour,
                                                  fps=timing.fps, config=config.encode))
@@ -432,7 +459,7 @@ def build(config: BuildConfig) -> Summary:
                 config.overlay_only, width=width, height=height, colour=True, fps=timing.fps, alpha=True,
                 config=replace(config.encode, codec="prores4444")))
         frames = read_frames(shown, total=len(shown), strict=config.source.strict, run=config.run,
-                             summary=summary, desc="encoding")
+                             summary=summary, desc="encoding", read=take)
         frames = drop_duplicates(frames, summary, keep=timing.keep_duplicates)
 
         def develop_and_place(frame: Frame) -> Frame:

@@ -301,8 +301,10 @@ def test_ctrl_c_leaves_no_video(make_descent, tmp_path: Path) -> None:
     folder, _ = make_descent(frames=400, size_px=256)
     out = tmp_path / "v.mp4"
     # A shell running us in the background hands SIGINT down as ignored; a terminal's Ctrl-C does not.
+    scratch = tmp_path / "scratch"  # where the decoded frames wait for pass 2: emptied too
+    scratch.mkdir()
     process = subprocess.Popen([sys.executable, "-m", "descent", "build", str(folder), "-o", str(out),
-                                "--preset", "veryslow"], stderr=subprocess.PIPE, text=True,
+                                "--preset", "veryslow", "--scratch", str(scratch)], stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".v.partial.mp4")) and time.monotonic() < deadline:
@@ -311,7 +313,7 @@ def test_ctrl_c_leaves_no_video(make_descent, tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [scratch] and list(scratch.iterdir()) == []
 
 
 def test_realtime_without_times(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from descent.frames import FrameInfo
+from descent.sources.images import Read, read_pixels
 from descent.stabilise.analyse import measure_motion
 from descent.stabilise.motion import ANALYSIS_WIDTH, FrameMotion, load_motion, load_user_mask, save_motion
 from descent.stabilise.path import Border, CameraPath, PathConfig, StabiliseMode, plan_path
@@ -38,11 +39,12 @@ class Stabilisation:
 
 
 def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, frames_per_second: float, out_aspect: float,
-              workers: int, prepare: Callable[[np.ndarray], np.ndarray],
+              workers: int, prepare: Callable[[np.ndarray], np.ndarray], read: Read = read_pixels,
               progress: Callable[[Iterable[object], int], Iterator[object]]) -> Stabilisation:
     """Motion for every frame (measured, or read from the motion file) and the output camera path.
 
-    `prepare` turns decoded pixels into the 8-bit grey picture motion is measured on.
+    `read` decodes a frame and `prepare` turns its pixels into the 8-bit grey picture motion is
+    measured on.
     """
     files = [str(f.path) for f in infos]
     static_fraction: float | None = None
@@ -53,7 +55,8 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, frames_per_sec
         log.info("motion read from %s (delete it to measure again)", config.motion_file)
     else:
         user_mask = load_user_mask(config.mask) if config.mask else None
-        analysis = measure_motion(infos, user_mask=user_mask, workers=workers, prepare=prepare, progress=progress)
+        analysis = measure_motion(infos, user_mask=user_mask, workers=workers, prepare=prepare, read=read,
+                                  progress=progress)
         motions, static_fraction = analysis.motions, analysis.static_fraction
         if config.motion_file:
             save_motion(config.motion_file, motions, analysis_width=ANALYSIS_WIDTH)

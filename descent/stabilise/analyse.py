@@ -16,7 +16,7 @@ from descent.errors import FrameReadError
 from descent.frames import FrameInfo
 from descent.normalise.deflicker import aligned_log_ratio
 from descent.parallel import ordered_map
-from descent.sources.images import read_pixels
+from descent.sources.images import Read, read_pixels
 from descent.stabilise.motion import (
     FrameMotion,
     PairMotion,
@@ -46,25 +46,26 @@ def as_decoded(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def analysis_picture(info: FrameInfo, prepare: Prepare) -> np.ndarray | None:
+def analysis_picture(info: FrameInfo, prepare: Prepare, read: Read = read_pixels) -> np.ndarray | None:
     """What motion and brightness are measured on for one frame; None if it cannot be read (pass 2
     reports it, and here the pair is bridged)."""
     try:
-        return analysis_copy(prepare(read_pixels(info)))
+        return analysis_copy(prepare(read(info)))
     except FrameReadError:
         return None
 
 
 def find_static_mask(infos: list[FrameInfo], *, workers: int, prepare: Prepare = as_decoded) -> np.ndarray | None:
     """Static parts from pairs of consecutive frames spread over the descent."""
-    return _static_mask_of(_mask_sample(infos, workers=workers, prepare=prepare), workers=workers)
+    return _static_mask_of(_mask_sample(infos, workers=workers, prepare=prepare, read=read_pixels), workers=workers)
 
 
-def _mask_sample(infos: list[FrameInfo], *, workers: int, prepare: Prepare) -> dict[int, np.ndarray | None]:
+def _mask_sample(infos: list[FrameInfo], *, workers: int, prepare: Prepare,
+                 read: Read) -> dict[int, np.ndarray | None]:
     """Analysis pictures of the pairs the static mask is found from, by frame index."""
     starts = sorted({round(i) for i in np.linspace(0, len(infos) - 2, min(MASK_SAMPLE_PAIRS, len(infos) - 1))})
     indices = sorted({i for start in starts for i in (start, start + 1)})
-    pictures = ordered_map(lambda i: analysis_picture(infos[i], prepare), indices, workers=workers)
+    pictures = ordered_map(lambda i: analysis_picture(infos[i], prepare, read), indices, workers=workers)
     return dict(zip(indices, pictures, strict=True))
 
 
@@ -86,7 +87,7 @@ Measured = tuple[PairMotion | None, float | None]  # motion and support; log gai
 
 
 def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, workers: int,
-                   prepare: Prepare = as_decoded,
+                   prepare: Prepare = as_decoded, read: Read = read_pixels,
                    progress: Callable[[Iterable[object], int], Iterator[object]]) -> Analysis:
     """Motion of every frame relative to the one before it, bridged where it could not be measured.
 
@@ -97,14 +98,14 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
     same for any number of workers.
     """
     # The sample's pictures are kept (a few MB) and used again below instead of decoding them twice.
-    sample = _mask_sample(infos, workers=workers, prepare=prepare)
+    sample = _mask_sample(infos, workers=workers, prepare=prepare, read=read)
     mask = _static_mask_of(sample, workers=workers)
     static_fraction = 0.0 if mask is None else float((mask == 0).mean())
     if user_mask is not None:
         mask = user_mask if mask is None else _combine(mask, user_mask)
 
     def load(index: int) -> Prepared:
-        image = sample[index] if index in sample else analysis_picture(infos[index], prepare)
+        image = sample[index] if index in sample else analysis_picture(infos[index], prepare, read)
         return image, (find_corners(image, mask) if image is not None else None)
 
     def measure(before: np.ndarray | None, corners: np.ndarray | None, after: np.ndarray | None) -> Measured:
