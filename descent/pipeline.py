@@ -19,6 +19,7 @@ from typing import cast
 
 import numpy as np
 
+from descent.allocator import keep_freed_memory
 from descent.altitude import (
     SPARSE_INTERVAL_S,
     AltitudeConfig,
@@ -254,6 +255,7 @@ def inspect(source: SourceConfig, run: RunConfig | None = None,
             normalise_config: NormaliseConfig | None = None) -> Summary:
     """What is in the input: pass 1, then every frame decoded once to find duplicates and bits used."""
     run = run or RunConfig()
+    keep_freed_memory()
     found = scan(source, run)
     summary = Summary.from_sequence(found.sequence, images_found=found.images_found,
                                     skipped_files=found.skipped_files, unreadable=found.unreadable)
@@ -382,6 +384,7 @@ def _pass1_reads_pixels(config: BuildConfig, *, needs_chain: bool, frame_count: 
 def build(config: BuildConfig) -> Summary:
     """Make the video. Returns what was found and done; raises DescentError on bad input."""
     _check(config)
+    keep_freed_memory()
     timing = config.timing
     telemetry = _read_telemetry(config.altitude)
     found = scan(config.source, config.run)
