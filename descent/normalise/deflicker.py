@@ -26,7 +26,7 @@ from descent.smoothing import smoothness_for, whittaker
 STEP_SIGMAS = 5.0  # a step must stand out from the flicker by this many standard errors
 MIN_STEP = 0.05  # ... and change the exposure by 5% at least: smaller ones are smoothed like flicker
 MIN_SHARED_PIXELS = 500
-MEDIAN_SAMPLE = 16384
+MEDIAN_SAMPLE = 4096
 
 
 def brightness_log_ratio(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None) -> float | None:
