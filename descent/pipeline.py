@@ -1,8 +1,11 @@
-"""Wire the stages: scan (metadata of the whole sequence), then stream pixels to the encoder.
+"""Wire the stages: scan (metadata of the whole sequence), measure (motion and brightness), then
+stream pixels to the encoder.
 
-Pass 1 reads only file headers and capture times, so it costs little even for 10,000 frames.
-Pass 2 decodes each frame once on worker threads and streams it through the stages into ffmpeg;
-at most a few frames are in memory at any time.
+The scan reads only file headers and capture times, so it costs little even for 10,000 frames.
+The motion pass (when stabilising, or measuring brightness for deflicker) decodes every frame and
+keeps it decoded on disk for the encoding pass (descent.sources.decoded). The encoding pass
+develops, warps and streams each frame into ffmpeg on worker threads; at most a few frames are in
+memory at any time.
 """
 
 from __future__ import annotations

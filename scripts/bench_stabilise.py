@@ -96,10 +96,13 @@ def vidstab(lossless: Path, out: Path, work: Path) -> float:
     return time.perf_counter() - start
 
 
-def measure(video: np.ndarray, skip_end: int) -> tuple[float, float, float]:
-    """Jitter, interframe PSNR and keystone shake of a decoded video, the dust frames left out."""
+def measure(video: np.ndarray, skip_end: int) -> tuple[float, float, float, int]:
+    """Jitter, interframe PSNR and keystone shake of a decoded video, the dust frames left out, and
+    the number of pairs the jitter metric could not measure (a jump there would not be counted)."""
     frames = video[: len(video) - skip_end] if skip_end else video
-    return jitter_px(interframe_motion(frames)), interframe_psnr(frames), keystone_px(frames)
+    motion = interframe_motion(frames)
+    unmeasured = int(np.isnan(motion).any(axis=1).sum())
+    return jitter_px(motion), interframe_psnr(frames), keystone_px(frames), unmeasured
 
 
 def prepare(root: Path, name: str, spec: DescentSpec) -> tuple[Path, list[str], Path]:
@@ -117,7 +120,7 @@ def prepare(root: Path, name: str, spec: DescentSpec) -> tuple[Path, list[str], 
 def scenario(name: str, spec: DescentSpec, root: Path) -> list[str]:
     frames, order, work = prepare(root, name, spec)
     size = spec.size_px
-    rows: dict[str, tuple[float, float, float, float, float]] = {}
+    rows: dict[str, tuple[float, float, float, int, float, float]] = {}
     t_none, _ = descent_build(frames, work / "none.mp4", "off")
     rows["none"] = (*measure(decode(work / "none.mp4", size), spec.dust_frames), 1.0, t_none)
     for mode in ("lock", "smooth"):
@@ -139,12 +142,13 @@ def scenario(name: str, spec: DescentSpec, root: Path) -> list[str]:
              + (", static lander leg" if spec.occluder else "")
              + (f", {spec.dust_frames} dust frames" if spec.dust_frames else "")
              + (f", camera tilting {spec.tilt_deg} degrees" if spec.tilt_deg else ""),
-             "| variant | jitter (px) | vs vid.stab | interframe PSNR | keystone (px) | picture kept | time |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for variant, (jitter, itf, keystone, kept, seconds) in rows.items():
+             "| variant | jitter (px) | vs vid.stab | unmeasured pairs | interframe PSNR | keystone (px) "
+             "| picture kept | time |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for variant, (jitter, itf, keystone, unmeasured, kept, seconds) in rows.items():
         kept_text = "n/a" if np.isnan(kept) else f"{kept:.0%}"
-        lines.append(f"| {variant} | {jitter:.3f} | {jitter / reference:.2f}x | {itf:.1f} dB | {keystone:.2f} "
-                     f"| {kept_text} | {seconds:.1f} s |")
+        lines.append(f"| {variant} | {jitter:.3f} | {jitter / reference:.2f}x | {unmeasured} | {itf:.1f} dB "
+                     f"| {keystone:.2f} | {kept_text} | {seconds:.1f} s |")
     return lines
 
 

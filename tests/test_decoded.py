@@ -115,3 +115,19 @@ def test_a_missing_scratch_directory_is_refused(make_descent, tmp_path: Path) ->
     assert result.returncode == 2
     assert "--scratch" in result.stderr and "not a directory" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "v.mp4").exists()
+
+
+def test_a_failing_scratch_disk_falls_back_to_decoding_again(make_descent, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    folder, _ = make_descent()
+    infos = _infos(folder)[:6]
+    store = open_store(tmp_path, infos)
+    assert store is not None
+    store.directory.rmdir()  # as if the disk had gone: every write fails
+    for info in infos:
+        store.read(info)
+    assert "cannot keep decoded frames" in caplog.text and caplog.text.count("cannot keep") == 1
+    for info in infos:
+        assert np.array_equal(store.take(info), read_pixels(info))
+    assert (store.decoded, store.reused) == (2 * len(infos), 0)
+    store.close()

@@ -45,6 +45,7 @@ class DecodedStore:
         self.budget_bytes = budget_bytes
         self._kept = frozenset(kept)  # the frames pass 2 will take; others are not worth a file
         self._stored: dict[Path, tuple[Path, tuple[int, ...], np.dtype]] = {}
+        self._writing: set[Path] = set()  # two workers may decode one frame at once; one file is enough
         self._used_bytes = 0
         self._files_made = 0
         self._lock = threading.Lock()
@@ -85,8 +86,9 @@ class DecodedStore:
         if path not in self._kept:
             return
         with self._lock:
-            if path in self._stored or self._used_bytes + pixels.nbytes > self.budget_bytes:
+            if path in self._stored or path in self._writing or self._used_bytes + pixels.nbytes > self.budget_bytes:
                 return
+            self._writing.add(path)
             self._files_made += 1
             file = self.directory / f"{self._files_made}.raw"
             self._used_bytes += pixels.nbytes  # charged now, so that two threads cannot both overrun
@@ -97,10 +99,12 @@ class DecodedStore:
                         self.directory, exc.strerror or exc)
             file.unlink(missing_ok=True)
             with self._lock:
+                self._writing.discard(path)
                 self._used_bytes -= pixels.nbytes
                 self.budget_bytes = 0  # a full or failing disk: stop trying
             return
         with self._lock:
+            self._writing.discard(path)
             self._stored[path] = (file, pixels.shape, pixels.dtype)
 
     def close(self) -> None:
@@ -114,8 +118,8 @@ class DecodedStore:
 
 
 def worth_keeping(info: FrameInfo) -> bool:
-    """Compressed images only: archive products (memory-mapped raw arrays) and bitmaps read as
-    fast as a scratch file would."""
+    """Compressed images only. Archive products (raw arrays, memory-mapped) and bitmaps already
+    read as fast as a scratch file would."""
     return info.layout is None and info.path.suffix.lower() in COMPRESSED_SUFFIXES
 
 
