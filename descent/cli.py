@@ -102,9 +102,9 @@ TimeSourceOpt = Annotated[TimeSourceChoice | None, typer.Option(
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable frame instead of skipping it.")]
 Workers = Annotated[int, typer.Option("--workers", "-j", help="Decoding threads (0: one per core).", min=0)]
 Scratch = Annotated[str | None, typer.Option(
-    "--scratch", help="Where frames decoded in the motion pass wait for the encoding pass, so that each PNG or JPEG "
-    "is decoded once (a directory on disk; up to half its free space), or 'off' to decode them twice. Default: the "
-    "system temporary directory, unless it is held in memory.", show_default=False)]
+    "--scratch", metavar="DIR|off", help="Where frames decoded in the motion pass wait for the encoding pass, so "
+    "that each PNG or JPEG is decoded once (a directory on disk; up to half its free space), or 'off' to decode them "
+    "twice. Default: the system temporary directory, unless it is held in memory.", show_default=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, notes or summary.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")]
 Report = Annotated[Path | None, typer.Option("--report", help="Write the summary and the ordered frame list as JSON.",

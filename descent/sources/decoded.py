@@ -108,6 +108,8 @@ class DecodedStore:
             self._stored[path] = (file, pixels.shape, pixels.dtype)
 
     def close(self) -> None:
+        with self._lock:
+            self.budget_bytes = 0  # a worker still finishing after Ctrl-C keeps nothing more
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> DecodedStore:
