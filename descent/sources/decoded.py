@@ -6,11 +6,12 @@ back costs a tenth of that. So the first read of a PNG, JPEG or TIFF keeps the d
 scratch directory, and pass 2 takes them from there and deletes the file.
 
 Bounds, so that neither memory nor disk grows without limit:
-- files are written to a disk-backed directory only: a memory-backed one (tmpfs, ramfs) would
-  turn the store into memory that grows with the number of frames;
-- at most `budget_bytes` are held at once (by default half the free space); frames beyond it are
-  simply decoded again;
-- pass 2 deletes each file as it takes it, so a file usually goes before the kernel writes it out.
+- by default the files go to a disk-backed directory only: a memory-backed one (tmpfs, ramfs)
+  would turn the store into memory that grows with the number of frames;
+- at most `budget_bytes` are held at once (half the free space); frames beyond it are simply
+  decoded again;
+- pass 2 deletes each file as it takes it, so the store shrinks as the video is written (and on
+  a short descent, a file may go before the kernel has even written it out).
 
 Archive products are not kept: their raw arrays are read (memory-mapped) as cheaply as a scratch file.
 """
