@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -130,4 +133,19 @@ def test_a_failing_scratch_disk_falls_back_to_decoding_again(make_descent, tmp_p
     for info in infos:
         assert np.array_equal(store.take(info), read_pixels(info))
     assert (store.decoded, store.reused) == (2 * len(infos), 0)
+    store.close()
+
+
+def test_a_store_left_by_a_killed_build_is_removed(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    orphan = tmp_path / f"descent-decoded-{int(gone.stdout)}-abc123"  # its process has ended
+    orphan.mkdir()
+    (orphan / "1.raw").write_bytes(bytes(1000))
+    running = tmp_path / f"descent-decoded-{os.getpid()}-def456"  # another build, still going
+    running.mkdir()
+    store = open_store(tmp_path, _infos(folder))
+    assert store is not None
+    assert not orphan.exists() and running.exists()
     store.close()

@@ -35,6 +35,7 @@ log = logging.getLogger("descent")
 
 MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
 BUDGET_SHARE_OF_FREE = 0.5
+DIRECTORY_PREFIX = "descent-decoded-"  # then the process id: remove_orphans reads it
 COMPRESSED_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".jp2"})
 
 
@@ -144,14 +145,44 @@ def open_store(scratch: Path | None, kept: list[FrameInfo]) -> DecodedStore | No
         log.info("%s is held in memory (tmpfs); frames are decoded again in pass 2 (give --scratch DIR on a "
                  "disk to decode them once)", place)
         return None
+    remove_orphans(place)
     try:
         budget = int(shutil.disk_usage(place).free * BUDGET_SHARE_OF_FREE)
-        directory = Path(tempfile.mkdtemp(prefix="descent-decoded-", dir=place))
+        directory = Path(tempfile.mkdtemp(prefix=f"{DIRECTORY_PREFIX}{os.getpid()}-", dir=place))
     except OSError as exc:
         log.warning("%s: cannot keep decoded frames here (%s); frames are decoded again in pass 2",
                     place, exc.strerror or exc)
         return None
     return DecodedStore(directory, budget_bytes=budget, kept=(info.path for info in kept))
+
+
+def remove_orphans(place: Path) -> None:
+    """Remove the stores of builds that died without cleaning up (killed, out of memory, power cut).
+
+    A store's directory is named after its process; one whose process is gone is left over. A
+    process of another user, or a number taken again by a new process, keeps its directory.
+    POSIX only: os.kill(pid, 0) asks whether a process exists there, and would end it on Windows.
+    """
+    if os.name != "posix":
+        return
+    for directory in place.glob(f"{DIRECTORY_PREFIX}*-*"):
+        pid_text = directory.name[len(DIRECTORY_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        size = sum(f.stat().st_size for f in directory.glob("*.raw") if f.is_file())
+        shutil.rmtree(directory, ignore_errors=True)
+        if not directory.exists():
+            log.info("%s: removed %.0f MB of decoded frames left by a build that was stopped", directory, size / 1e6)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 def memory_backed(place: Path) -> bool:
