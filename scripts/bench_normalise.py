@@ -100,7 +100,8 @@ def ffmpeg_deflicker(frames: Path, out: Path, work: Path) -> float:
     truth = json.loads((frames / "truth.json").read_text())
     ordered = sorted((f for f in truth["frames"] if not f["duplicate_of"]), key=lambda f: f["time_s"])
     numbered = work / "numbered"
-    numbered.mkdir(exist_ok=True)
+    shutil.rmtree(numbered, ignore_errors=True)  # a kept run's links from before
+    numbered.mkdir()
     for k, f in enumerate(ordered):
         (numbered / f"{k:05d}.png").symlink_to(frames / f["file"])
     encode = ffmpeg_args(ffmpeg=find_ffmpeg(), width=8, height=8, colour=False, fps=10, output=out,
