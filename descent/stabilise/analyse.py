@@ -26,7 +26,7 @@ from descent.stabilise.motion import (
     find_corners,
     static_mask,
 )
-from descent.stabilise.similarity import Similarity, to_pixels
+from descent.stabilise.similarity import to_pixels
 
 MASK_SAMPLE_PAIRS = 16
 CHUNK_FRAMES = 16
@@ -57,7 +57,7 @@ def analysis_picture(info: FrameInfo, prepare: Prepare, read: Read = read_pixels
 
 def find_static_mask(infos: list[FrameInfo], *, workers: int, prepare: Prepare = as_decoded) -> np.ndarray | None:
     """Static parts from pairs of consecutive frames spread over the descent."""
-    return _static_mask_of(_mask_sample(infos, workers=workers, prepare=prepare, read=read_pixels), workers=workers)
+    return _static_mask_of(_mask_sample(infos, workers=workers, prepare=prepare, read=read_pixels), workers=workers)[0]
 
 
 def _mask_sample(infos: list[FrameInfo], *, workers: int, prepare: Prepare,
@@ -69,20 +69,30 @@ def _mask_sample(infos: list[FrameInfo], *, workers: int, prepare: Prepare,
     return dict(zip(indices, pictures, strict=True))
 
 
-def _static_mask_of(sample: dict[int, np.ndarray | None], *, workers: int) -> np.ndarray | None:
-    def pair(start: int) -> tuple[np.ndarray, np.ndarray, Similarity] | None:
+def _static_mask_of(sample: dict[int, np.ndarray | None], *,
+                    workers: int) -> tuple[np.ndarray | None, dict[int, PairMotion | None]]:
+    """The static mask, and the motion of each sample pair by the index of its second frame (measured
+    without a mask, as pass 1 measures every pair when no static part is found)."""
+    def pair(start: int) -> PairMotion | None:
         previous, current = sample[start], sample[start + 1]
-        if previous is None or current is None or previous.shape != current.shape:
-            return None
-        measured = estimate_motion(previous, current, find_corners(previous))
-        return None if measured is None else (previous, current, measured.transform)
+        assert previous is not None and current is not None
+        return estimate_motion(previous, current, find_corners(previous))
 
-    starts = [i for i in sample if i + 1 in sample]
-    pairs = [p for p in ordered_map(pair, starts, workers=workers) if p is not None]
-    return static_mask(pairs) if len({p[0].shape for p in pairs}) == 1 else None
+    starts = [i for i in sample if i + 1 in sample and _comparable(sample[i], sample[i + 1])]
+    motions = dict(zip((i + 1 for i in starts), ordered_map(pair, starts, workers=workers), strict=True))
+    pairs = []
+    for i, motion in motions.items():
+        before, after = sample[i - 1], sample[i]
+        if motion is not None and before is not None and after is not None:
+            pairs.append((before, after, motion.transform))
+    mask = static_mask(pairs) if len({p[0].shape for p in pairs}) == 1 else None
+    return mask, motions
 
 
-Prepared = tuple[np.ndarray | None, np.ndarray | None]  # analysis copy and its corners
+def _comparable(before: np.ndarray | None, after: np.ndarray | None) -> bool:
+    return before is not None and after is not None and before.shape == after.shape
+
+
 Measured = tuple[PairMotion | None, float | None]  # motion and support; log gain
 
 
@@ -99,19 +109,21 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
     """
     # The sample's pictures are kept (a few MB) and used again below instead of decoding them twice.
     sample = _mask_sample(infos, workers=workers, prepare=prepare, read=read)
-    mask = _static_mask_of(sample, workers=workers)
+    mask, sample_motions = _static_mask_of(sample, workers=workers)
     static_fraction = 0.0 if mask is None else float((mask == 0).mean())
     if user_mask is not None:
         mask = user_mask if mask is None else _combine(mask, user_mask)
 
-    def load(index: int) -> Prepared:
-        image = sample[index] if index in sample else analysis_picture(infos[index], prepare, read)
-        return image, (find_corners(image, mask) if image is not None else None)
+    # With no static part found or given, the mask search measured its pairs exactly as below.
+    known = sample_motions if mask is None else {}
 
-    def measure(before: np.ndarray | None, corners: np.ndarray | None, after: np.ndarray | None) -> Measured:
+    def load(index: int) -> np.ndarray | None:
+        return sample[index] if index in sample else analysis_picture(infos[index], prepare, read)
+
+    def measure(index: int, before: np.ndarray | None, after: np.ndarray | None) -> Measured:
         if before is None or after is None or before.shape != after.shape:
             return None, None
-        motion = estimate_motion(before, after, corners)
+        motion = known[index] if index in known else estimate_motion(before, after, find_corners(before, mask))
         h, w = before.shape
         ground = _resized(mask, (w, h))
         # Unmeasured motion (dust, darkness): the brightness is compared unaligned, which at these
@@ -119,11 +131,11 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
         return motion, aligned_log_ratio(before, after, to_pixels(motion.transform, w, h) if motion else None, ground)
 
     def measure_run(start: int) -> list[Measured]:
-        previous: Prepared = load(start - 1) if start > 0 else (None, None)
+        previous = load(start - 1) if start > 0 else None
         measured = []
         for index in range(start, min(start + CHUNK_FRAMES, len(infos))):
             current = load(index)
-            measured.append(measure(previous[0], previous[1], current[0]))
+            measured.append(measure(index, previous, current))
             previous = current
         return measured
 
