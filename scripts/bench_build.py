@@ -19,20 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
-from benchlib import ffmpeg_alone
+from benchlib import ffmpeg_alone, timed
 from synthetic_descent import DescentSpec, generate
-
-R = TypeVar("R")
 
 CHILD = """
 import json, resource, sys
@@ -57,17 +51,6 @@ def run_descent(frames_dir: Path, out: Path, mode: str) -> dict[str, float]:
     done = subprocess.run([sys.executable, "-c", CHILD, str(frames_dir), str(out), mode], check=True,
                           capture_output=True, text=True)
     return dict(json.loads(done.stdout))
-
-
-def timed(run: Callable[..., R], *args: object) -> tuple[float, float, R]:
-    """Wall seconds and CPU seconds (of the child processes and theirs: ffmpeg too) of one run, and
-    what it returned."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    result = run(*args)
-    seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return seconds, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), result
 
 
 def main() -> None:

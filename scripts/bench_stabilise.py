@@ -31,10 +31,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-from benchlib import ffmpeg_alone
+from benchlib import ffmpeg_alone, timed
 from synthetic_archive import Sample, write_archive
 from synthetic_descent import DescentSpec, generate
 
@@ -166,13 +167,9 @@ def speed(root: Path, frames_count: int, size: int) -> list[str]:
     # steadier of the two.
     runs: dict[str, list[tuple[float, float]]] = {"ffmpeg": [], "off": [], "lock": []}
     for _ in range(3):
-        for name, run in (("ffmpeg", lambda: ffmpeg_alone(frames, work / "ffmpeg.mp4")),
-                          ("off", lambda: descent_build(frames, work / "off.mp4", "off")),
-                          ("lock", lambda: descent_build(frames, work / "lock.mp4", "lock"))):
-            cpu_before = _children_cpu_s()
-            start = time.perf_counter()
-            run()
-            runs[name].append((time.perf_counter() - start, _children_cpu_s() - cpu_before))
+        runs["ffmpeg"].append(timed(ffmpeg_alone, frames, work / "ffmpeg.mp4")[:2])
+        runs["off"].append(timed(descent_build, frames, work / "off.mp4", "off")[:2])
+        runs["lock"].append(timed(descent_build, frames, work / "lock.mp4", "lock")[:2])
     best = {name: (min(r[0] for r in timed), min(r[1] for r in timed)) for name, timed in runs.items()}
     (t_ffmpeg, c_ffmpeg), (t_off, c_off), (t_lock, c_lock) = best["ffmpeg"], best["off"], best["lock"]
     return [f"\nspeed: {len(order)} frames of {size}x{size}, 2 workers, best of 3",
@@ -187,26 +184,12 @@ def speed(root: Path, frames_count: int, size: int) -> list[str]:
             f"products ({archive_cpu_ms:.1f} ms CPU a frame)"]
 
 
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def pass1_rate(infos: list[FrameInfo], prepare: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
     """Pass 1 over these frames on 2 workers, best of 3: frames/s, and CPU ms per frame (every thread)."""
-    best_s = best_cpu_s = math.inf
-    for _ in range(3):
-        cpu_before = _own_cpu_s()
-        start = time.perf_counter()
-        measure_motion(infos, user_mask=None, workers=2, prepare=prepare, progress=lambda items, total: iter(items))
-        best_s = min(best_s, time.perf_counter() - start)
-        best_cpu_s = min(best_cpu_s, _own_cpu_s() - cpu_before)
-    return len(infos) / best_s, 1000 * best_cpu_s / len(infos)
-
-
-def _own_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    measure = partial(measure_motion, infos, user_mask=None, workers=2, prepare=prepare,
+                      progress=lambda items, total: iter(items))
+    runs = [timed(measure, who=resource.RUSAGE_SELF) for _ in range(3)]
+    return len(infos) / min(r[0] for r in runs), 1000 * min(r[1] for r in runs) / len(infos)
 
 
 def archive(frames: Path, products: Path) -> tuple[list[FrameInfo], Callable[[np.ndarray], np.ndarray]]:

@@ -1,18 +1,23 @@
 """What the benchmarks share: the encoder's time per frame, the yardstick the other stages are held to,
-and ffmpeg alone encoding a generated descent."""
+ffmpeg alone encoding a generated descent, and timing a run in wall and CPU time."""
 
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from descent.encode import EncodeConfig, ffmpeg_args, find_ffmpeg
+
+R = TypeVar("R")
 
 
 def encode_ms_per_frame(picture: np.ndarray, *, frames: int = 30) -> float:
@@ -56,3 +61,15 @@ def ffmpeg_alone(frames_dir: Path, out: Path, *, fps: float = 30.0) -> float:
     seconds = time.perf_counter() - start
     listing.unlink()
     return seconds
+
+
+def timed(run: Callable[..., R], *args: object, who: int = resource.RUSAGE_CHILDREN) -> tuple[float, float, R]:
+    """Wall seconds and CPU seconds of one run, and what it returned. CPU time is every thread of
+    `who`: the child processes (and theirs, ffmpeg too) by default, or RUSAGE_SELF for work done in
+    this process. On a shared machine it is the steadier of the two figures."""
+    before = resource.getrusage(who)
+    start = time.perf_counter()
+    result = run(*args)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(who)
+    return seconds, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), result
