@@ -26,7 +26,7 @@ from descent.smoothing import smoothness_for, whittaker
 STEP_SIGMAS = 5.0  # a step must stand out from the flicker by this many standard errors
 MIN_STEP = 0.05  # ... and change the exposure by 5% at least: smaller ones are smoothed like flicker
 MIN_SHARED_PIXELS = 500
-MEDIAN_SAMPLE = 4096
+MEDIAN_SAMPLE = 4096  # ratios the trim's centre and spread are taken from
 RATIO_PIXELS = 16384  # pixels a pair's aligned brightness ratio is taken over
 
 
@@ -37,6 +37,9 @@ def brightness_log_ratio(before: np.ndarray, after: np.ndarray, valid: np.ndarra
     that do not share the change: a moving shadow, a mismatched edge. Of the rest, the ratio of sums
     is what the frame's brightness follows when a gain is applied; a mean or median of per-pixel
     ratios is not, because cameras add a black offset that their gain does not scale.
+
+    `before` and `after` are aligned 8-bit grey pictures of the same ground; `valid` marks pixels
+    that both cover and that are not masked. None when too few pixels qualify.
     """
     usable = (before > 8) & (before < 247) & (after > 8) & (after < 247)
     if valid is not None:
