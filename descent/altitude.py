@@ -178,7 +178,7 @@ _ALTITUDE_AT = re.compile(r"^(?P<time>[^=]+)=(?P<value>[\d.]+)\s*(?P<unit>m|km|f
 def parse_altitude_at(text: str, *, first_time_s: float, times_utc: bool) -> tuple[float, float]:
     """`--altitude-at TIME=ALTITUDE`: TIME as HH:MM:SS(.f) UTC on the first frame's date, ISO 8601, or
     +SECONDS from the first frame; ALTITUDE in metres, or with km or ft."""
-    from descent.sources.times import parse_time_text
+    from descent.clock import parse_time_text
     from descent.telemetry import UNITS_M
 
     m = _ALTITUDE_AT.match(text.strip())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from descent.altitude import AltitudeTrack
-from descent.sources.times import format_utc
+from descent.clock import format_utc
 
 
 @dataclass(frozen=True, slots=True)

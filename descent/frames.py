@@ -1,28 +1,92 @@
-"""The plain data that flows between the stages."""
+"""The plain data that flows between the stages.
+
+This is the lowest layer: it imports nothing of descent's but the errors and the option enums, so
+every stage can use these types without pulling in another stage (or OpenCV).
+"""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from descent.sources.label import ProductLabel
-    from descent.sources.raw import RawLayout
+from descent.errors import FrameReadError
+from descent.options import TimeSource
+
+__all__ = ["BandStorage", "Frame", "FrameInfo", "ProductLabel", "RawLayout", "Read", "TimeSource"]
 
 
-class TimeSource(enum.StrEnum):
-    """Where the capture times of a sequence came from, most trusted first."""
+class BandStorage(enum.StrEnum):
+    BAND_SEQUENTIAL = "band sequential"  # all of band 1, then band 2 ...
+    LINE_INTERLEAVED = "line interleaved"  # line 1 of each band, then line 2 ...
+    SAMPLE_INTERLEAVED = "sample interleaved"  # R G B R G B ...
 
-    INDEX = "index"  # a sidecar CSV given with --times
-    LABEL = "label"  # a product label's START_TIME (UTC) or spacecraft clock
-    NAME = "name"  # a timestamp in the file name
-    EXIF = "exif"  # DateTimeOriginal + SubSecTimeOriginal (+ OffsetTimeOriginal)
-    MTIME = "mtime"  # file modification time: often the time of a copy, not of capture
-    NONE = "none"  # no times: natural name order
+
+@dataclass(frozen=True, slots=True)
+class RawLayout:
+    """Where a headerless array is in a file and how its samples are laid out (from a PDS label)."""
+
+    file: Path
+    offset: int  # bytes from the start of the file to the first sample
+    lines: int
+    samples: int
+    bands: int
+    dtype: str  # numpy dtype with byte order, like ">u2"
+    storage: BandStorage = BandStorage.BAND_SEQUENTIAL
+    line_prefix_bytes: int = 0  # PDS3 binary prefix and suffix around every line
+    line_suffix_bytes: int = 0
+
+    @property
+    def sample_bytes(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def line_bytes(self) -> int:
+        width = self.samples * (self.bands if self.storage is BandStorage.SAMPLE_INTERLEAVED else 1)
+        return self.line_prefix_bytes + width * self.sample_bytes + self.line_suffix_bytes
+
+    @property
+    def size_bytes(self) -> int:
+        rows = self.lines * (1 if self.storage is BandStorage.SAMPLE_INTERLEAVED else self.bands)
+        return rows * self.line_bytes
+
+    @property
+    def bit_depth(self) -> int:
+        """8 or 16: the depth of the pixels read (signed and wider samples are brought to these)."""
+        return 8 if self.sample_bytes == 1 else 16
+
+    def check(self, file_size: int) -> None:
+        """Refuse a layout the file cannot hold, naming what the label promised."""
+        label_says = f"the label places the array at byte {self.offset}"
+        if self.offset >= file_size:
+            raise FrameReadError(self.file, f"{label_says}, past the end of the {file_size}-byte file; "
+                                            "the label belongs to another file or the data is truncated")
+        end = self.offset + self.size_bytes
+        if end > file_size:
+            raise FrameReadError(self.file, f"truncated: {label_says} with {self.size_bytes} bytes "
+                                            f"({self.lines}x{self.samples}x{self.bands} {self.dtype}), "
+                                            f"but the file ends {end - file_size} bytes short")
+
+
+@dataclass(frozen=True, slots=True)
+class ProductLabel:
+    """The parts of a PDS label descent uses."""
+
+    kind: str  # "PDS4", "PDS3" (detached label) or "PDS3 attached"
+    label: Path  # the label file (the data file itself for an attached label)
+    instrument: str | None  # INSTRUMENT_ID, or the PDS4 observing system's instrument
+    start_time_s: float | None  # START_TIME / IMAGE_TIME / start_date_time, Unix seconds (UTC)
+    clock_s: float | None  # SPACECRAFT_CLOCK_START_COUNT, seconds of the spacecraft clock
+    cfa: str | None  # a Bayer pattern (RGGB ...), "none" when the label says there is no mosaic
+    sample_bits: int | None  # bits really used in each sample (SAMPLE_BITS 10 in 16-bit words)
+
+    @property
+    def product(self) -> str:
+        """A short description for the report: "PDS4 LCAM"."""
+        return f"{self.kind} {self.instrument}" if self.instrument else self.kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +117,7 @@ class Frame:
     info: FrameInfo
     pixels: np.ndarray  # H x W (grey) or H x W x 3 (BGR); uint8 or uint16 until normalised
     digest: bytes = b""  # hash of the decoded pixels, for duplicate detection
+
+
+# A frame's pixels: descent.sources.images.read_pixels, or a decoded store's read and take.
+Read = Callable[[FrameInfo], np.ndarray]

@@ -34,7 +34,7 @@ from descent.altitude import (
 from descent.datatrack import ShownFrame, write_csv, write_srt
 from descent.encode import CODECS, SUBTITLE_CODECS, EncodeConfig, VideoWriter, check_output, find_ffmpeg
 from descent.errors import DescentError, FrameReadError, UsageError
-from descent.frames import Frame, FrameInfo
+from descent.frames import Frame, FrameInfo, Read
 from descent.normalise import NormaliseConfig, NormalisePlan, develop_frame, plan_normalisation
 from descent.normalise.deflicker import aligned_log_ratio, deflicker_gains
 from descent.normalise.size import SizeConfig, common_size, fit_frame, output_size
@@ -44,7 +44,7 @@ from descent.parallel import ordered_map
 from descent.report import Output, Summary
 from descent.sources.decoded import open_store
 from descent.sources.discover import discover
-from descent.sources.images import Read, probe, read_pixels
+from descent.sources.images import probe, read_pixels
 from descent.sources.times import TimeOptions, assign_times
 from descent.stabilise import Stabilisation, StabiliseConfig, stabilise
 from descent.stabilise.analyse import analysis_picture, measure_motion

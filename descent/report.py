@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from descent.clock import format_utc
 from descent.order import OrderedSequence
-from descent.sources.times import format_utc
 
 
 @dataclass(slots=True)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from descent.clock import format_time, parse_time_text
 from descent.errors import DescentError, UsageError
-from descent.sources.times import format_utc, parse_time_text
 
 # Column names, compared without a unit suffix: alt_ft, altitude (m) and height[km] are all "altitude".
 TIME_NAMES = ("time", "timestamp", "utc", "t", "time_utc", "datetime", "date_time", "seconds")
@@ -64,8 +64,8 @@ class Telemetry:
 
     def lines(self) -> list[str]:
         """What was understood, for people."""
-        start = _format_time(self.times_s[0], self.is_utc)
-        end = _format_time(self.times_s[-1], self.is_utc)
+        start = format_time(self.times_s[0], utc=self.is_utc)
+        end = format_time(self.times_s[-1], utc=self.is_utc)
         out = [f"file        {self.path}",
                f"columns     time: {self.time_column!r}, altitude: {self.altitude_column!r} ({self.unit})",
                f"samples     {len(self.times_s)}",
@@ -78,14 +78,11 @@ class Telemetry:
     def to_dict(self) -> dict[str, object]:
         return {"file": str(self.path), "time_column": self.time_column, "altitude_column": self.altitude_column,
                 "unit": self.unit, "samples": len(self.times_s), "is_utc": self.is_utc,
-                "start": _format_time(self.times_s[0], self.is_utc), "end": _format_time(self.times_s[-1], self.is_utc),
+                "start": format_time(self.times_s[0], utc=self.is_utc),
+                "end": format_time(self.times_s[-1], utc=self.is_utc),
                 "span_s": self.span_s, "rate_hz": 1 / self.median_interval_s if self.median_interval_s > 0 else None,
                 "altitude_m": {"max": float(self.altitude_m.max()), "min": float(self.altitude_m.min())},
                 "problems": self.problems}
-
-
-def _format_time(seconds: float, utc: bool) -> str:
-    return format_utc(seconds) if utc else f"{seconds:.3f} s"
 
 
 def read_telemetry(path: Path, options: TelemetryOptions | None = None) -> Telemetry:
@@ -144,7 +141,7 @@ def read_telemetry(path: Path, options: TelemetryOptions | None = None) -> Telem
     glitches = _glitches(altitude)
     if glitches:
         problems.append(f"{len(glitches)} glitches (far off their neighbours) dropped: at "
-                        + ", ".join(_format_time(values[i], all(utc)) for i in glitches[:5]))
+                        + ", ".join(format_time(values[i], utc=all(utc)) for i in glitches[:5]))
         values = np.delete(values, glitches)
         altitude = np.delete(altitude, glitches)
     return Telemetry(path, values, altitude, all(utc), header[time_col], header[alt_col], unit, problems,

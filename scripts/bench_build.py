@@ -33,7 +33,7 @@ import json, resource, sys
 from pathlib import Path
 from descent.pipeline import BuildConfig, RunConfig, SourceConfig, build
 from descent.stabilise import StabiliseConfig
-from descent.stabilise.path import StabiliseMode
+from descent.options import StabiliseMode
 # off: the road alone (ordering, decoding, piping); lock: the whole default build.
 summary = build(BuildConfig(source=SourceConfig(inputs=(sys.argv[1],)), output=Path(sys.argv[2]),
                             stabilise=StabiliseConfig(mode=StabiliseMode(sys.argv[3])), overwrite=True,

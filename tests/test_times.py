@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from descent.clock import parse_time_text
 from descent.errors import DescentError, UsageError
 from descent.frames import FrameInfo, TimeSource
 from descent.sources.discover import natural_key
-from descent.sources.times import TimeOptions, assign_times, parse_time_text, read_index, time_in_name
+from descent.sources.times import TimeOptions, assign_times, read_index, time_in_name
 
 T0 = datetime(2019, 1, 3, 2, 26, 12, 345000, tzinfo=UTC).timestamp()
 

@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 
 from descent.errors import UsageError
+from descent.options import BAYER_PATTERNS
 
-PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
+PATTERNS = BAYER_PATTERNS
 METHODS = ("edge-aware", "vng", "bilinear")
 _OPENCV = {
     ("RGGB", "bilinear"): cv2.COLOR_BayerRGGB2BGR, ("RGGB", "edge-aware"): cv2.COLOR_BayerRGGB2BGR_EA,

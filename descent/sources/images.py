@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -13,8 +12,6 @@ from descent.errors import FrameReadError
 from descent.frames import FrameInfo
 from descent.sources.products import probe_product
 from descent.sources.raw import read_raw
-
-Read = Callable[[FrameInfo], np.ndarray]  # a frame's pixels: read_pixels, or a DecodedStore's read and take
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"

@@ -14,9 +14,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from descent.clock import parse_clock, parse_utc
 from descent.errors import FrameReadError
-from descent.sources.label import ProductLabel, bayer_from_label, parse_clock, parse_utc
-from descent.sources.raw import BandStorage, RawLayout
+from descent.frames import BandStorage, ProductLabel, RawLayout
+from descent.sources.label import bayer_from_label
 
 WANTED = frozenset({
     "PDS_VERSION_ID", "RECORD_BYTES", "LABEL_RECORDS", "^IMAGE", "INSTRUMENT_ID", "PRODUCT_TYPE",

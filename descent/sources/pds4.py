@@ -10,9 +10,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from descent.clock import parse_utc
 from descent.errors import FrameReadError
-from descent.sources.label import ProductLabel, parse_utc
-from descent.sources.raw import BandStorage, RawLayout
+from descent.frames import BandStorage, ProductLabel, RawLayout
 
 # PDS4 data_type -> numpy dtype. Floating-point types are listed so the message can name them.
 DATA_TYPES = {

@@ -10,11 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from descent.errors import FrameReadError
-from descent.frames import FrameInfo
-from descent.sources.label import ProductLabel
+from descent.frames import FrameInfo, ProductLabel, RawLayout
 from descent.sources.pds3 import has_attached_label, read_pds3_label
 from descent.sources.pds4 import read_pds4_label
-from descent.sources.raw import SUPPORTED_BANDS, RawLayout
+from descent.sources.raw import SUPPORTED_BANDS
 
 DATA_SUFFIXES = frozenset({".2a", ".2b", ".2c", ".img", ".dat"})
 PDS4_LABEL_SUFFIXES = frozenset({".xml", ".2al", ".2bl", ".2cl"})

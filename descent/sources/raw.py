@@ -9,66 +9,10 @@ message instead of being read as garbage.
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 
 from descent.errors import FrameReadError
-
-
-class BandStorage(enum.StrEnum):
-    BAND_SEQUENTIAL = "band sequential"  # all of band 1, then band 2 ...
-    LINE_INTERLEAVED = "line interleaved"  # line 1 of each band, then line 2 ...
-    SAMPLE_INTERLEAVED = "sample interleaved"  # R G B R G B ...
-
-
-@dataclass(frozen=True, slots=True)
-class RawLayout:
-    """Where an array is in a file and how its samples are laid out."""
-
-    file: Path
-    offset: int  # bytes from the start of the file to the first sample
-    lines: int
-    samples: int
-    bands: int
-    dtype: str  # numpy dtype with byte order, like ">u2"
-    storage: BandStorage = BandStorage.BAND_SEQUENTIAL
-    line_prefix_bytes: int = 0  # PDS3 binary prefix and suffix around every line
-    line_suffix_bytes: int = 0
-
-    @property
-    def sample_bytes(self) -> int:
-        return np.dtype(self.dtype).itemsize
-
-    @property
-    def line_bytes(self) -> int:
-        width = self.samples * (self.bands if self.storage is BandStorage.SAMPLE_INTERLEAVED else 1)
-        return self.line_prefix_bytes + width * self.sample_bytes + self.line_suffix_bytes
-
-    @property
-    def size_bytes(self) -> int:
-        rows = self.lines * (1 if self.storage is BandStorage.SAMPLE_INTERLEAVED else self.bands)
-        return rows * self.line_bytes
-
-    @property
-    def bit_depth(self) -> int:
-        """8 or 16: the depth of the pixels read (signed and wider samples are brought to these)."""
-        return 8 if self.sample_bytes == 1 else 16
-
-    def check(self, file_size: int) -> None:
-        """Refuse a layout the file cannot hold, naming what the label promised."""
-        label_says = f"the label places the array at byte {self.offset}"
-        if self.offset >= file_size:
-            raise FrameReadError(self.file, f"{label_says}, past the end of the {file_size}-byte file; "
-                                            "the label belongs to another file or the data is truncated")
-        end = self.offset + self.size_bytes
-        if end > file_size:
-            raise FrameReadError(self.file, f"truncated: {label_says} with {self.size_bytes} bytes "
-                                            f"({self.lines}x{self.samples}x{self.bands} {self.dtype}), "
-                                            f"but the file ends {end - file_size} bytes short")
-
+from descent.frames import BandStorage, RawLayout
 
 SUPPORTED_BANDS = (1, 3)  # grey, or colour with red first
 

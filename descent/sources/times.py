@@ -7,38 +7,18 @@ has a time for every frame wins; `--time-source` forces one.
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
+from descent.clock import parse_exif_time, parse_time_text, time_in_text, without_times
 from descent.errors import DescentError, UsageError
 from descent.frames import FrameInfo, TimeSource
 
-_ZONE = r"(?P<zone>Z|[+-]\d{2}:\d{2}|\+\d{4})?"
-_FRACTION = r"(?:[.,](?P<frac>\d{1,9}))?"
-# 2019-01-03T02:26:12.345Z, 2019-01-03 02-26-12 (dashes, as names cannot hold colons everywhere)
-_ISO_EXTENDED = re.compile(
-    r"(?<!\d)(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[T _-](?P<h>\d{2})[:_-]?(?P<mi>\d{2})[:_-]?(?P<s>\d{2})"
-    + _FRACTION + _ZONE + r"(?!\d)"
-)
-# 20190103T022612.345, 20190103_022612, 20190103022009 (Chang'e product names)
-_ISO_COMPACT = re.compile(
-    r"(?<!\d)(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})[T_-]?(?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})"
-    + _FRACTION + _ZONE + r"(?!\d)"
-)
-# Unix seconds 2001-2033 (with an optional .fraction) or milliseconds: 1546482372.5, 1546482372500
-_EPOCH_S = re.compile(r"(?<![\d.])(?P<sec>1\d{9})(?:\.(?P<frac>\d{1,9}))?(?![\d])")
-_EPOCH_MS = re.compile(r"(?<!\d)(?P<ms>1\d{12})(?!\d)")
-# Mars 2020 product names: ELM_0000_0666952774_000FDR_... (camera, sol, spacecraft clock seconds, milliseconds)
-_MARS2020_CLOCK = re.compile(r"^[A-Z]{3}_\d{4}_(?P<sec>\d{10})_(?P<ms>\d{3})(?=[A-Z])")
-_CLOCK = re.compile(r"^\s*(?P<sec>\d+)(?:[._](?P<frac>\d+))?\s*$")  # 0666952960_800 -> 666952960.8
-_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 _DIGIT_GROUPS = re.compile(r"\d+")
 
 
@@ -66,64 +46,10 @@ class TimedFrames:
     notes: list[str] = field(default_factory=list)
 
 
-def _datetime_seconds(m: re.Match[str]) -> float | None:
-    y, mo, d, h, mi, s = (int(m.group(k)) for k in ("y", "mo", "d", "h", "mi", "s"))
-    if not (1950 <= y <= 2200 and 1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and s <= 60):
-        return None
-    whole = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-    frac = m.group("frac")
-    zone = m.group("zone")
-    offset = 0
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        offset = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    return whole - offset + (int(frac) / 10 ** len(frac) if frac else 0.0)
-
-
 def time_in_name(name: str) -> NameTime | None:
     """The first timestamp found in a file name: ISO 8601 (extended or compact) or Unix epoch."""
-    for pattern in (_ISO_EXTENDED, _ISO_COMPACT):
-        for m in pattern.finditer(name):
-            seconds = _datetime_seconds(m)
-            if seconds is not None:
-                return NameTime(seconds, True, m.span())
-    clock = _MARS2020_CLOCK.match(name)
-    if clock:
-        return NameTime(int(clock.group("sec")) + int(clock.group("ms")) / 1000, False, clock.span())
-    ms = _EPOCH_MS.search(name)
-    if ms:
-        return NameTime(int(ms.group("ms")) / 1000, True, ms.span())
-    sec = _EPOCH_S.search(name)
-    if sec:
-        frac = sec.group("frac")
-        return NameTime(int(sec.group("sec")) + (int(frac) / 10 ** len(frac) if frac else 0.0), True, sec.span())
-    return None
-
-
-def format_utc(seconds: float) -> str:
-    """Unix seconds as ISO 8601 UTC to the millisecond: 2019-01-03T02:26:12.345Z."""
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time_text(text: str) -> tuple[float, bool] | None:
-    """A time written as ISO 8601, or as a number of seconds (a clock count, epoch or relative).
-
-    Returns (seconds, is_utc). `0666952960_800` reads as a clock count with a fraction.
-    """
-    text = text.strip()
-    for pattern in (_ISO_EXTENDED, _ISO_COMPACT):
-        m = pattern.fullmatch(text)
-        if m:
-            seconds = _datetime_seconds(m)
-            return None if seconds is None else (seconds, True)
-    m = _CLOCK.match(text)
-    if m:
-        frac = m.group("frac")
-        return int(m.group("sec")) + (int(frac) / 10 ** len(frac) if frac else 0.0), False
-    if _NUMBER.match(text):
-        return float(text), False
-    return None
+    found = time_in_text(name)
+    return NameTime(*found) if found else None
 
 
 def _counters(frames: Sequence[FrameInfo], names_without_times: list[str]) -> list[int] | None:
@@ -137,17 +63,10 @@ def _counters(frames: Sequence[FrameInfo], names_without_times: list[str]) -> li
     return [g[varying[0]] for g in groups]
 
 
-def _strip_times(name: str) -> str:
-    """The name with every timestamp in it blanked, so its other numbers can be looked at."""
-    for pattern in (_ISO_EXTENDED, _ISO_COMPACT, _MARS2020_CLOCK, _EPOCH_MS, _EPOCH_S):
-        name = pattern.sub("_", name)
-    return name
-
-
 def _name_times(frames: Sequence[FrameInfo], pattern: str | None) -> tuple[list[NameTime | None], list[int] | None]:
     if pattern is None:
         found = [time_in_name(f.path.stem) for f in frames]
-        return found, _counters(frames, [_strip_times(f.path.stem) for f in frames])
+        return found, _counters(frames, [without_times(f.path.stem) for f in frames])
     try:
         regex = re.compile(pattern)
     except re.error as exc:
@@ -220,23 +139,8 @@ def _exif_time(path: Path) -> float | None:
     original = exif.get(ExifTags.Base.DateTimeOriginal)
     if not original:
         return None
-    m = re.match(r"(\d{4}):(\d{2}):(\d{2}) (\d{2}):(\d{2}):(\d{2})", str(original).strip())
-    if not m:
-        return None
-    y, mo, d, h, mi, s = (int(g) for g in m.groups())
-    try:
-        seconds = float(calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)))
-    except (ValueError, OverflowError):
-        return None
-    sub = str(exif.get(ExifTags.Base.SubsecTimeOriginal, "")).strip()
-    if sub.isdigit():
-        seconds += int(sub) / 10 ** len(sub)
-    offset = str(exif.get(ExifTags.Base.OffsetTimeOriginal, "")).strip()
-    zone = re.fullmatch(r"([+-])(\d{2}):(\d{2})", offset)
-    if zone:
-        sign = -1 if zone.group(1) == "-" else 1
-        seconds -= sign * (int(zone.group(2)) * 3600 + int(zone.group(3)) * 60)
-    return seconds
+    return parse_exif_time(str(original), str(exif.get(ExifTags.Base.SubsecTimeOriginal, "")),
+                           str(exif.get(ExifTags.Base.OffsetTimeOriginal, "")))
 
 
 def _label_times(frames: list[FrameInfo]) -> list[float | None]:
@@ -322,12 +226,12 @@ def _times_from(
             entry = index.get(f.path.name) or index.get(str(f.path))
             found.append(entry[0] if entry else None)
             utc = utc and bool(entry and entry[1])
-        return found, utc, _counters(frames, [_strip_times(f.path.stem) for f in frames])
+        return found, utc, _counters(frames, [without_times(f.path.stem) for f in frames])
     if source is TimeSource.NAME:
         name_times, counters = _name_times(frames, options.name_pattern)
         utc = all(t.is_utc for t in name_times if t)
         return [t.time_s if t else None for t in name_times], utc, counters
-    counters = _counters(frames, [_strip_times(f.path.stem) for f in frames])
+    counters = _counters(frames, [without_times(f.path.stem) for f in frames])
     if source is TimeSource.LABEL:
         return _label_times(frames), all(f.label and f.label.start_time_s is not None for f in frames), counters
     if source is TimeSource.EXIF:

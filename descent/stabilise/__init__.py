@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from descent.frames import FrameInfo
-from descent.sources.images import Read, read_pixels
+from descent.frames import FrameInfo, Read
+from descent.options import Border, StabiliseMode
+from descent.sources.images import read_pixels
 from descent.stabilise.analyse import measure_motion
 from descent.stabilise.motion import ANALYSIS_WIDTH, FrameMotion, load_motion, load_user_mask, save_motion
-from descent.stabilise.path import Border, CameraPath, PathConfig, StabiliseMode, plan_path
+from descent.stabilise.path import CameraPath, PathConfig, plan_path
 
 log = logging.getLogger("descent")
 

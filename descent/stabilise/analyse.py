@@ -13,10 +13,10 @@ from typing import cast
 import numpy as np
 
 from descent.errors import FrameReadError
-from descent.frames import FrameInfo
+from descent.frames import FrameInfo, Read
 from descent.normalise.deflicker import aligned_log_ratio
 from descent.parallel import ordered_map
-from descent.sources.images import Read, read_pixels
+from descent.sources.images import read_pixels
 from descent.stabilise.motion import (
     FrameMotion,
     PairMotion,

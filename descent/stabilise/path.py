@@ -18,13 +18,13 @@ Modes:
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from descent.options import Border, StabiliseMode
 from descent.smoothing import smoothness_for, whittaker
 from descent.stabilise.motion import FrameMotion
 from descent.stabilise.similarity import (
@@ -40,19 +40,6 @@ from descent.stabilise.similarity import (
 # of it, a tenth as much gets through (0.2% instead of 2%), and the flight slower than the
 # period is kept a little better.
 PATH_PASSES = 2
-
-
-class StabiliseMode(enum.StrEnum):
-    LOCK = "lock"
-    SMOOTH = "smooth"
-    OFF = "off"
-
-
-class Border(enum.StrEnum):
-    CROP = "crop"  # zoom in just enough (within the budget) that no frame shows an edge
-    BLACK = "black"
-    BLUR = "blur"
-    REPLICATE = "replicate"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 
 from descent.frames import Frame
-from descent.stabilise.path import Border, CameraPath
+from descent.options import Border
+from descent.stabilise.path import CameraPath
 from descent.stabilise.similarity import warp_picture
 
 _BORDER_MODES = {Border.BLACK: cv2.BORDER_CONSTANT, Border.REPLICATE: cv2.BORDER_REPLICATE}
