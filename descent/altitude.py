@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ import numpy as np
 from descent.errors import UsageError
 from descent.smoothing import smoothness_for, whittaker
 from descent.telemetry import Telemetry, TelemetryOptions
+
+log = logging.getLogger("descent")
 
 GROUND_M = 1.0  # added before taking logs, and the altitude counted as touchdown
 SPARSE_INTERVAL_S = 2.0  # telemetry sparser than this is filled along the image scale chain
@@ -54,13 +57,6 @@ class AltitudeTrack:
     estimated: np.ndarray  # bools: from the image scale chain rather than measured
     touchdown_s: float | None
     source: str  # "telemetry", "images" or "telemetry and images"
-
-    def summary(self) -> dict[str, object]:
-        return {"source": self.source, "frames_with_altitude": int(self.known.sum()),
-                "frames_estimated": int((self.estimated & self.known).sum()),
-                "touchdown_s": self.touchdown_s,
-                "highest_m": float(np.nanmax(self.altitude_m)) if self.known.any() else None,
-                "lowest_m": float(np.nanmin(self.altitude_m)) if self.known.any() else None}
 
     def time_to_touchdown_s(self, index: int) -> float | None:
         return None if self.touchdown_s is None else self.touchdown_s - float(self.times_s[index])
@@ -129,6 +125,21 @@ def from_images(frame_times: np.ndarray, scale_chain: np.ndarray, anchors: list[
     speed_times, speed = vertical_speed(frame_times, altitude)
     return AltitudeTrack(frame_times, frames_utc, altitude, np.interp(frame_times, speed_times, speed),
                          np.ones(len(frame_times), bool), touchdown_time(frame_times, altitude), "images")
+
+
+def track_for_frames(telemetry: Telemetry | None, anchors: list[tuple[float, float]], frame_times: np.ndarray, *,
+                     frames_utc: bool, scale_chain: np.ndarray | None) -> AltitudeTrack:
+    """Altitude for every captured frame: from the telemetry, or from the image scale chain and the anchors."""
+    if telemetry is not None:
+        track = from_telemetry(telemetry, frame_times, frames_utc=frames_utc, scale_chain=scale_chain)
+        outside = int((~track.known).sum())
+        if outside:
+            log.warning("%d of %d frames fall outside the telemetry's span; the HUD shows -- for them "
+                        "(check --time-offset)", outside, len(frame_times))
+        return track
+    if scale_chain is None:
+        raise ValueError("an altitude track from the images needs the image scale chain")
+    return from_images(frame_times, scale_chain, anchors, frames_utc=frames_utc)
 
 
 def _along_chain(frame_times: np.ndarray, scale_chain: np.ndarray, anchor_times: np.ndarray,

@@ -10,11 +10,22 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+
+from descent.options import (
+    AltitudeUnit,
+    Border,
+    Codec,
+    Demosaic,
+    HudCorner,
+    StabiliseMode,
+    Switch,
+    TimeSource,
+    Units,
+)
 
 app = typer.Typer(
     name="descent",
@@ -25,64 +36,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-
-class TimeSourceChoice(Enum):
-    INDEX = "index"
-    LABEL = "label"
-    NAME = "name"
-    EXIF = "exif"
-    MTIME = "mtime"
-    NONE = "none"
-
-
-class CodecChoice(Enum):
-    H264 = "h264"
-    H265 = "h265"
-    AV1 = "av1"
-    PRORES = "prores"
-
-
-class OnOff(Enum):
-    ON = "on"
-    OFF = "off"
-
-
-class DemosaicChoice(Enum):
-    EDGE_AWARE = "edge-aware"
-    VNG = "vng"
-    BILINEAR = "bilinear"
-
-
-class HudPosition(Enum):
-    BOTTOM_LEFT = "bottom-left"
-    BOTTOM_RIGHT = "bottom-right"
-    TOP_LEFT = "top-left"
-    TOP_RIGHT = "top-right"
-
-
-class UnitsChoice(Enum):
-    METRIC = "metric"
-    IMPERIAL = "imperial"
-
-
-class AltitudeUnit(Enum):
-    M = "m"
-    KM = "km"
-    FT = "ft"
-
-
-class StabiliseChoice(Enum):
-    LOCK = "lock"
-    SMOOTH = "smooth"
-    OFF = "off"
-
-
-class BorderChoice(Enum):
-    CROP = "crop"
-    BLACK = "black"
-    BLUR = "blur"
-    REPLICATE = "replicate"
 
 
 Inputs = Annotated[list[str], typer.Argument(help="Folders, files or quoted globs ('frames/*.png'): images "
@@ -96,7 +49,7 @@ NamePattern = Annotated[str | None, typer.Option(
     help="Regex finding the time in file names, with a group (?P<time>...) and optionally (?P<counter>...). "
     "The time may be ISO 8601 or seconds with a fraction: 'ELM_\\d+_(?P<time>\\d{10}_\\d{3})'.",
     show_default=False)]
-TimeSourceOpt = Annotated[TimeSourceChoice | None, typer.Option(
+TimeSourceOpt = Annotated[TimeSource | None, typer.Option(
     "--time-source", help="Force where capture times come from (default: index, label, name, exif, mtime, the first "
     "that has a time for every frame; none = natural name order).", show_default=False)]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable frame instead of skipping it.")]
@@ -163,15 +116,14 @@ def _run(debug: bool, quiet: bool, action: Callable[[], None]) -> None:
 
 
 def _source_config(inputs: list[str], recursive: bool, times: Path | None, name_pattern: str | None,
-                   time_source: TimeSourceChoice | None, strict: bool) -> Any:
-    from descent.frames import TimeSource
-    from descent.pipeline import SourceConfig
+                   time_source: TimeSource | None, strict: bool) -> Any:
+    from descent.build import SourceConfig
     from descent.sources.times import TimeOptions
 
     return SourceConfig(
         inputs=tuple(inputs), recursive=recursive, strict=strict,
         times=TimeOptions(index_csv=times, name_pattern=name_pattern,
-                          source=TimeSource(time_source.value) if time_source else None),
+                          source=time_source),
     )
 
 
@@ -205,16 +157,16 @@ def inspect(
     """
 
     def action() -> None:
+        from descent.build import RunConfig
+        from descent.build import inspect as run_inspect
         from descent.normalise import NormaliseConfig
         from descent.normalise.bayer import parse_pattern
-        from descent.pipeline import RunConfig
-        from descent.pipeline import inspect as run_inspect
 
         summary = run_inspect(_source_config(inputs, recursive, times, name_pattern, time_source, strict),
                               RunConfig(workers=workers, progress=not quiet),
                               NormaliseConfig(bayer=parse_pattern(bayer), deflicker=False))
         if report:
-            summary.write_json(report)
+            report.write_text(summary.to_json(with_frames=True))
         _print_summary(summary, json_out, quiet)
 
     _run(debug, quiet, action)
@@ -240,8 +192,8 @@ def build(
                                              "with their aspect kept.", show_default=False)] = None,
     scale: Annotated[float | None, typer.Option("--scale", help="Scale the common frame size by this factor.",
                                                 show_default=False)] = None,
-    codec: Annotated[CodecChoice, typer.Option("--codec", help="h264 plays everywhere; h265 and av1 are smaller; "
-                                               "prores is for editing (.mov).")] = CodecChoice.H264,
+    codec: Annotated[Codec, typer.Option("--codec", help="h264 plays everywhere; h265 and av1 are smaller; "
+                                               "prores is for editing (.mov).")] = Codec.H264,
     crf: Annotated[int | None, typer.Option("--crf", help="Quality: lower is better and bigger (default: h264 18, "
                                             "h265 20, av1 30).", show_default=False)] = None,
     preset: Annotated[str, typer.Option("--preset",
@@ -249,14 +201,14 @@ def build(
     ffmpeg: Annotated[str | None, typer.Option("--ffmpeg", help="ffmpeg executable (default: $DESCENT_FFMPEG, the "
                                                "one imageio-ffmpeg ships, then PATH).", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output file.")] = False,
-    stabilise: Annotated[StabiliseChoice, typer.Option(
+    stabilise: Annotated[StabiliseMode, typer.Option(
         "--stabilise", help="lock: the landing site stays at the centre, rotation held, the ground grows "
-        "smoothly; smooth: keep the flight path, remove the shake; off.")] = StabiliseChoice.LOCK,
+        "smoothly; smooth: keep the flight path, remove the shake; off.")] = StabiliseMode.LOCK,
     smoothing: Annotated[float, typer.Option("--smoothing", help="Seconds: camera motion slower than this is "
                                              "kept (smooth), or the zoom is smoothed over it (lock).", min=0)] = 3.0,
-    border: Annotated[BorderChoice, typer.Option(
+    border: Annotated[Border, typer.Option(
         "--border", help="crop: enlarge just enough (up to --max-zoom) that no edge shows; black, blur or "
-        "replicate: keep the whole picture and fill the uncovered edge.")] = BorderChoice.CROP,
+        "replicate: keep the whole picture and fill the uncovered edge.")] = Border.CROP,
     max_zoom: Annotated[float, typer.Option("--max-zoom", help="Crop budget: the most the picture may be "
                                             "enlarged to hide edges.", min=1.0)] = 1.5,
     motion: Annotated[Path | None, typer.Option("--motion", help="Save the measured motion (JSON) here, or reuse "
@@ -265,19 +217,19 @@ def build(
                                               "the ground (lander legs, shadow, a burned-in clock). Static parts "
                                               "are also found automatically.", show_default=False)] = None,
     bayer: Bayer = "auto",
-    demosaic: Annotated[DemosaicChoice, typer.Option(
+    demosaic: Annotated[Demosaic, typer.Option(
         "--demosaic", help="edge-aware (fast, 16-bit); vng (sharper, 8-bit mosaics only); bilinear.")
-    ] = DemosaicChoice.EDGE_AWARE,
+    ] = Demosaic.EDGE_AWARE,
     wb: Annotated[str | None, typer.Option("--wb", help="White balance gains R,G,B (default: grey world over the "
                                            "whole sequence).", show_default=False)] = None,
     gamma: Annotated[float, typer.Option("--gamma", help="Display gamma applied after the sequence-wide black and "
                                          "white points (2.2 for linear sensor data).", min=0.1)] = 1.0,
-    deflicker: Annotated[OnOff, typer.Option("--deflicker", help="Even out exposure jumps between frames; lasting "
-                                             "changes are kept.")] = OnOff.ON,
+    deflicker: Annotated[Switch, typer.Option("--deflicker", help="Even out exposure jumps between frames; lasting "
+                                             "changes are kept.")] = Switch.ON,
     deflicker_period: Annotated[float, typer.Option("--deflicker-period", help="Seconds: exposure changes faster "
                                                     "than this are flicker; lasting steps are kept.", min=0.05)] = 3.0,
-    defects: Annotated[OnOff, typer.Option("--defects", help="Find hot and dead pixels from the sequence and "
-                                           "repair them.")] = OnOff.ON,
+    defects: Annotated[Switch, typer.Option("--defects", help="Find hot and dead pixels from the sequence and "
+                                           "repair them.")] = Switch.ON,
     dark: Annotated[Path | None, typer.Option("--dark", help="Dark frame (same camera settings, lens capped) to "
                                               "subtract.", show_default=False)] = None,
     flat: Annotated[Path | None, typer.Option("--flat", help="Flat field frame to divide by.",
@@ -298,10 +250,10 @@ def build(
         "--altitude-at", help="A known altitude, TIME=ALTITUDE (02:26:00=1900, +12.5=2.4km): the altitude of every "
         "frame is estimated from the images' scale. Repeat to anchor more points.", show_default=False)] = None,
     hud: Annotated[bool, typer.Option("--hud/--no-hud", help="Burn the altitude HUD into the video.")] = True,
-    hud_position: Annotated[HudPosition, typer.Option("--hud-position", help="Corner of the HUD.")] = (
-        HudPosition.BOTTOM_LEFT),
-    units: Annotated[UnitsChoice, typer.Option("--units", help="metric (km above 1 km, m below) or imperial "
-                                               "(ft).")] = UnitsChoice.METRIC,
+    hud_position: Annotated[HudCorner, typer.Option("--hud-position", help="Corner of the HUD.")] = (
+        HudCorner.BOTTOM_LEFT),
+    units: Annotated[Units, typer.Option("--units", help="metric (km above 1 km, m below) or imperial "
+                                               "(ft).")] = Units.METRIC,
     mark_site: Annotated[bool, typer.Option("--mark-site", help="A reticle on the landing site in every "
                                             "frame.")] = False,
     subtitles: Annotated[bool, typer.Option("--subtitles/--no-subtitles", help="With altitude: add the values "
@@ -342,16 +294,15 @@ def build(
 
     def action() -> None:
         from descent.altitude import AltitudeConfig
+        from descent.build import BuildConfig, RunConfig
+        from descent.build import build as run_build
         from descent.encode import EncodeConfig
         from descent.normalise import NormaliseConfig
         from descent.normalise.bayer import parse_pattern, parse_white_balance
         from descent.normalise.size import SizeConfig, parse_size
         from descent.order import TimingConfig
         from descent.overlay import HudConfig
-        from descent.pipeline import BuildConfig, RunConfig
-        from descent.pipeline import build as run_build
         from descent.stabilise import StabiliseConfig
-        from descent.stabilise.path import Border, StabiliseMode
 
         config = BuildConfig(
             source=_source_config(inputs, recursive, times, name_pattern, time_source, strict),
@@ -360,17 +311,17 @@ def build(
                                 keep_duplicates=keep_duplicates),
             size=SizeConfig(size=parse_size(size) if size else None, scale=scale),
             normalise=NormaliseConfig(
-                bayer=parse_pattern(bayer), demosaic=demosaic.value,
+                bayer=parse_pattern(bayer), demosaic=demosaic,
                 white_balance=parse_white_balance(wb) if wb else None, gamma=gamma,
-                deflicker=deflicker is OnOff.ON, deflicker_period_s=deflicker_period, defects=defects is OnOff.ON,
+                deflicker=deflicker is Switch.ON, deflicker_period_s=deflicker_period, defects=defects is Switch.ON,
                 dark=dark, flat=flat, devignette=devignette, contrast=contrast),
-            encode=EncodeConfig(codec=codec.value, crf=crf, preset=preset, ffmpeg=ffmpeg),
-            stabilise=StabiliseConfig(mode=StabiliseMode(stabilise.value), smoothing_s=smoothing,
-                                      border=Border(border.value), max_zoom=max_zoom, mask=mask, motion_file=motion),
+            encode=EncodeConfig(codec=codec, crf=crf, preset=preset, ffmpeg=ffmpeg),
+            stabilise=StabiliseConfig(mode=stabilise, smoothing_s=smoothing,
+                                      border=border, max_zoom=max_zoom, mask=mask, motion_file=motion),
             altitude=AltitudeConfig(
                 telemetry=telemetry, altitude_at=tuple(altitude_at or ()),
                 telemetry_options=_telemetry_options(time_column, time_format, alt_column, alt_unit, time_offset)),
-            hud=HudConfig(enabled=hud, position=hud_position.value, units=units.value, mark_site=mark_site),
+            hud=HudConfig(enabled=hud, position=hud_position, units=units, mark_site=mark_site),
             telemetry_out=telemetry_out,
             overlay_only=overlay_only,
             subtitles=subtitles,
@@ -389,7 +340,7 @@ def _telemetry_options(time_column: str | None, time_format: str | None, alt_col
     from descent.telemetry import TelemetryOptions
 
     return TelemetryOptions(time_column=time_column, altitude_column=alt_column, time_format=time_format,
-                            altitude_unit=alt_unit.value if alt_unit else None, time_offset_s=time_offset)
+                            altitude_unit=alt_unit, time_offset_s=time_offset)
 
 
 @app.command()

@@ -1,7 +1,12 @@
-"""What `inspect` and `build` found and did: one summary for people, JSON for scripts."""
+"""What `inspect` and `build` found and did: typed results of the phases, formatted for people and scripts.
+
+The phases fill these dataclasses; this module only formats them. The JSON keys are a public
+interface (scripts read `--json` and `--report`): tests/test_report.py pins them.
+"""
 
 from __future__ import annotations
 
+import enum
 import itertools
 import json
 from collections import Counter
@@ -9,8 +14,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from descent.clock import format_utc
+from descent.clock import time_value
 from descent.order import OrderedSequence
+
+
+class FrameStatus(enum.StrEnum):
+    """What became of one captured frame."""
+
+    USED = "used"
+    DUPLICATE = "duplicate"  # same pixels as an earlier frame: dropped
+    UNREADABLE = "unreadable"
+    NOT_SHOWN = "not shown"  # real time at a slower output rate than the capture: no output frame shows it
 
 
 @dataclass(slots=True)
@@ -20,13 +34,93 @@ class FrameRecord:
     file: str
     time_s: float | None
     counter: int | None
-    status: str = "used"  # used | duplicate | unreadable | not shown (faster than the output rate)
+    status: FrameStatus = FrameStatus.USED
     output_first: int | None = None  # first output frame that shows it
     output_count: int = 0
     note: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    file: str
+    duplicate_of: str
+
+
+@dataclass(frozen=True, slots=True)
+class GapRecord:
+    after: str
+    before: str
+    interval_s: float
+    missing_frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class CoarseClockRecord:
+    quantum_s: float
+    frames_per_stamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class MosaicEvidence:
+    mean_spread: float
+    pair_contrast: float
+
+
+@dataclass(frozen=True, slots=True)
+class ToneRecord:
+    black: float
+    white: float
+    gamma: float
+
+
+@dataclass(frozen=True, slots=True)
+class NormalisationReport:
+    bits_used: int
+    bayer: str | None
+    bayer_source: str
+    bayer_evidence: MosaicEvidence | None
+    white_balance_rgb: list[float]
+    tone: ToneRecord
+    defects: int
+    vignetting: list[float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class StabilisationReport:
+    mode: str
+    zoom: float
+    bridged_pairs: int
+    perspective_pairs: int
+    frames_with_fill: int
+    static_fraction: float | None
+    motion_reused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeflickerReport:
+    largest_correction: float
+    rms_correction: float
+    steps_kept: list[str]
+    unmeasured_pairs: int
+
+
+@dataclass(frozen=True, slots=True)
+class AltitudeReport:
+    source: str  # "telemetry", "images" or "telemetry and images"
+    frames_with_altitude: int
+    frames_estimated: int
+    touchdown_s: float | None
+    highest_m: float | None
+    lowest_m: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Output:
     path: str
     frames: int
@@ -52,23 +146,24 @@ class Summary:
     bit_depths: dict[str, int]
     colour_frames: int
     products: dict[str, int]  # archive products by kind and instrument ("PDS4 LCAM"); empty for image files
-    coarse_clock: dict[str, float] | None
-    gaps: list[dict[str, Any]]
+    coarse_clock: CoarseClockRecord | None
+    gaps: list[GapRecord]
     out_of_place: list[str]
-    duplicates: list[dict[str, str]] = field(default_factory=list)
-    unreadable: list[dict[str, str]] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
     bits_used: int | None = None  # highest bit set in any sample (inspect decodes every frame)
-    stabilisation: dict[str, Any] | None = None
-    normalisation: dict[str, Any] | None = None  # bits used, Bayer pattern, white balance, tone, defects
-    deflicker: dict[str, Any] | None = None
-    altitude: dict[str, Any] | None = None  # where altitude came from, how many frames have one, touchdown
+    stabilisation: StabilisationReport | None = None
+    normalisation: NormalisationReport | None = None
+    deflicker: DeflickerReport | None = None
+    altitude: AltitudeReport | None = None
     notes: list[str] = field(default_factory=list)
     output: Output | None = None
 
     @classmethod
     def from_sequence(cls, sequence: OrderedSequence, *, images_found: int, skipped_files: int,
-                      unreadable: list[dict[str, str]]) -> Summary:
+                      unreadable: list[Unreadable]) -> Summary:
         frames = sequence.frames
+        coarse = sequence.coarse
         return cls(
             images_found=images_found,
             skipped_files=skipped_files,
@@ -79,20 +174,29 @@ class Summary:
             bit_depths=dict(Counter(f"{f.bit_depth}-bit" for f in frames).most_common()),
             colour_frames=sum(f.channels == 3 for f in frames),
             products=dict(Counter(f.label.product for f in frames if f.label).most_common()),
-            coarse_clock=asdict(sequence.coarse) if sequence.coarse else None,
-            gaps=[{"after": str(frames[g.after].path), "before": str(frames[g.after + 1].path),
-                   "interval_s": round(g.interval_s, 6), "missing_frames": g.missing_frames}
-                  for g in sequence.gaps],
+            coarse_clock=CoarseClockRecord(coarse.quantum_s, coarse.frames_per_stamp) if coarse else None,
+            gaps=[GapRecord(str(frames[g.after].path), str(frames[g.after + 1].path), round(g.interval_s, 6),
+                            g.missing_frames) for g in sequence.gaps],
             out_of_place=[str(frames[i].path) for i in sequence.out_of_place],
-            unreadable=unreadable,
+            unreadable=list(unreadable),
             notes=list(sequence.notes),
         )
+
+    # --- what the phases record about single frames ---
+
+    def mark(self, index: int, status: FrameStatus, note: str | None = None) -> None:
+        record = self.frames[index]
+        record.status, record.note = status, note
+
+    def place(self, index: int, *, output_first: int, output_count: int) -> None:
+        record = self.frames[index]
+        record.output_first, record.output_count = output_first, output_count
 
     # --- figures derived from the frame list ---
 
     @property
     def times(self) -> list[float]:
-        return [f.time_s for f in self.frames if f.time_s is not None and f.status != "unreadable"]
+        return [f.time_s for f in self.frames if f.time_s is not None and f.status is not FrameStatus.UNREADABLE]
 
     @property
     def span_s(self) -> float | None:
@@ -109,62 +213,73 @@ class Summary:
         median = intervals[len(intervals) // 2]
         return 1 / median, 1 / intervals[-1], 1 / intervals[0]
 
+    def count(self, status: FrameStatus) -> int:
+        return sum(f.status is status for f in self.frames)
+
+    # --- formats ---
+
     def to_dict(self, *, with_frames: bool = False) -> dict[str, Any]:
+        """The summary for scripts (`--json`; with the frame list, `--report`)."""
         t = self.times
         rate = self.rate_fps
+        utc = self.times_are_utc
         data: dict[str, Any] = {
             "images_found": self.images_found,
-            "frames_used": sum(f.status == "used" for f in self.frames),
+            "frames_used": self.count(FrameStatus.USED),
             "skipped_files": self.skipped_files,
             "time_source": self.time_source,
-            "start": _format_time(t[0], self.times_are_utc) if t else None,
-            "end": _format_time(t[-1], self.times_are_utc) if t else None,
+            "start": time_value(t[0], utc=utc) if t else None,
+            "end": time_value(t[-1], utc=utc) if t else None,
             "span_s": self.span_s,
             "rate_fps": {"median": rate[0], "min": rate[1], "max": rate[2]} if rate else None,
-            "coarse_clock": self.coarse_clock,
-            "gaps": self.gaps,
+            "coarse_clock": _plain(self.coarse_clock),
+            "gaps": [asdict(g) for g in self.gaps],
             "out_of_place": self.out_of_place,
-            "duplicates": self.duplicates,
-            "unreadable": self.unreadable,
-            "not_shown": sum(f.status == "not shown" for f in self.frames),
+            "duplicates": [asdict(d) for d in self.duplicates],
+            "unreadable": [asdict(u) for u in self.unreadable],
+            "not_shown": self.count(FrameStatus.NOT_SHOWN),
             "sizes": self.sizes,
             "bit_depths": self.bit_depths,
             "bits_used": self.bits_used,
             "colour_frames": self.colour_frames,
             "products": self.products,
             "notes": self.notes,
-            "stabilisation": self.stabilisation,
-            "normalisation": self.normalisation,
-            "deflicker": self.deflicker,
-            "altitude": self.altitude,
-            "output": asdict(self.output) if self.output else None,
+            "stabilisation": _plain(self.stabilisation),
+            "normalisation": _plain(self.normalisation),
+            "deflicker": _plain(self.deflicker),
+            "altitude": _plain(self.altitude),
+            "output": _plain(self.output),
         }
         if with_frames:
             data["frames"] = [
-                {**asdict(f), "time": _format_time(f.time_s, self.times_are_utc) if f.time_s is not None else None}
+                {**asdict(f), "status": f.status.value,
+                 "time": time_value(f.time_s, utc=utc) if f.time_s is not None else None}
                 for f in self.frames
             ]
         return data
 
-    def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(with_frames=True), indent=1) + "\n")
+    def to_json(self, *, with_frames: bool = False) -> str:
+        return json.dumps(self.to_dict(with_frames=with_frames), indent=1) + "\n"
 
     def lines(self) -> list[str]:
         """The summary as people read it."""
-        d = self.to_dict()
-        out = [f"frames      {d['frames_used']} used of {self.images_found} images"
+        t = self.times
+        utc = self.times_are_utc
+        out = [f"frames      {self.count(FrameStatus.USED)} used of {self.images_found} images"
                + (f", {self.skipped_files} other files skipped" if self.skipped_files else "")]
         if self.products:
             out.append(f"products    {', '.join(f'{k} ({v})' for k, v in self.products.items())}")
         out.append(f"times       from {self.time_source}"
-                   + (f": {d['start']} to {d['end']} ({self.span_s:.3f} s)" if self.span_s is not None else ""))
-        if d["rate_fps"]:
-            r = d["rate_fps"]
-            spread = "" if r["max"] - r["min"] < 0.05 * r["median"] else f" (from {r['min']:.3g} to {r['max']:.3g})"
-            out.append(f"rate        {r['median']:.3g} frames/s{spread}")
+                   + (f": {time_value(t[0], utc=utc)} to {time_value(t[-1], utc=utc)} ({self.span_s:.3f} s)"
+                      if self.span_s is not None else ""))
+        rate = self.rate_fps
+        if rate:
+            median, slowest, fastest = rate
+            spread = "" if fastest - slowest < 0.05 * median else f" (from {slowest:.3g} to {fastest:.3g})"
+            out.append(f"rate        {median:.3g} frames/s{spread}")
         if self.coarse_clock:
             c = self.coarse_clock
-            out.append(f"coarse      {c['frames_per_stamp']:g} frames per {c['quantum_s']:g} s stamp: times refined")
+            out.append(f"coarse      {c.frames_per_stamp:g} frames per {c.quantum_s:g} s stamp: times refined")
         out.append(f"sizes       {', '.join(f'{k} ({v})' for k, v in self.sizes.items())}"
                    + ("  MIXED: fitted to the common size" if len(self.sizes) > 1 else ""))
         depth = ", ".join(f"{k} ({v})" for k, v in self.bit_depths.items())
@@ -172,46 +287,54 @@ class Summary:
             depth += f"; samples use {self.bits_used} bits"
         out.append(f"depth       {depth}" + ("  MIXED" if len(self.bit_depths) > 1 else ""))
         out.append(f"colour      {self.colour_frames} colour, {len(self.frames) - self.colour_frames} grey")
-        out += _listing("gaps", [f"after {Path(g['after']).name}: {g['interval_s']:.3f} s, "
-                                 f"~{g['missing_frames']} missing" for g in self.gaps])
-        out += _listing("duplicates", [f"{Path(x['file']).name} = {Path(x['duplicate_of']).name}"
-                                       for x in self.duplicates])
+        out += _listing("gaps", [f"after {Path(g.after).name}: {g.interval_s:.3f} s, ~{g.missing_frames} missing"
+                                 for g in self.gaps])
+        out += _listing("duplicates", [f"{Path(x.file).name} = {Path(x.duplicate_of).name}" for x in self.duplicates])
         out += _listing("out of place", [Path(x).name for x in self.out_of_place])
         if self.unreadable:
-            out += _listing("unreadable", [f"{x['file']}: {x['reason']}" for x in self.unreadable])
-        if self.normalisation:
-            n = self.normalisation
-            if n["bayer"]:
-                rgb = ", ".join(f"{g:.2f}" for g in n["white_balance_rgb"])
-                out.append(f"bayer       {n['bayer']} ({n['bayer_source']}), white balance R,G,B {rgb}")
-            elif n["bayer_source"] == "none" and n["bayer_evidence"]:
-                out.append("bayer       none (no mosaic pattern found)")
-            if n["defects"]:
-                out.append(f"defects     {n['defects']} hot or dead pixels repaired")
+            out += _listing("unreadable", [f"{x.file}: {x.reason}" for x in self.unreadable])
+        out += _normalisation_lines(self.normalisation)
         if self.deflicker:
             d = self.deflicker
-            out.append(f"deflicker   {100 * d['rms_correction']:.1f}% RMS exposure correction "
-                       f"(largest {100 * d['largest_correction']:.1f}%), {len(d['steps_kept'])} lasting steps kept")
+            out.append(f"deflicker   {100 * d.rms_correction:.1f}% RMS exposure correction "
+                       f"(largest {100 * d.largest_correction:.1f}%), {len(d.steps_kept)} lasting steps kept")
         if self.altitude:
             a = self.altitude
-            out.append(f"altitude    from {a['source']}: {a['frames_with_altitude']} frames"
-                       + (f" ({a['frames_estimated']} estimated)" if a["frames_estimated"] else "")
-                       + (f", {a['highest_m']:.1f} m down to {a['lowest_m']:.1f} m" if a["highest_m"] is not None
-                          else ""))
+            out.append(f"altitude    from {a.source}: {a.frames_with_altitude} frames"
+                       + (f" ({a.frames_estimated} estimated)" if a.frames_estimated else "")
+                       + (f", {a.highest_m:.1f} m down to {a.lowest_m:.1f} m"
+                          if a.highest_m is not None and a.lowest_m is not None else ""))
         if self.stabilisation:
             s = self.stabilisation
-            out.append(f"stabilised  {s['mode']}: zoom {s['zoom']:.2f}x, {s['bridged_pairs']} pairs bridged, "
-                       + (f"{s['perspective_pairs']} with perspective, " if s["perspective_pairs"] else "")
-                       + f"{s['frames_with_fill']} frames with filled edges"
-                       + (f", {100 * s['static_fraction']:.1f}% of the picture static" if s["static_fraction"] else ""))
-        for note in self.notes:
-            out.append(f"note        {note}")
+            out.append(f"stabilised  {s.mode}: zoom {s.zoom:.2f}x, {s.bridged_pairs} pairs bridged, "
+                       + (f"{s.perspective_pairs} with perspective, " if s.perspective_pairs else "")
+                       + f"{s.frames_with_fill} frames with filled edges"
+                       + (f", {100 * s.static_fraction:.1f}% of the picture static" if s.static_fraction else ""))
+        out += [f"note        {note}" for note in self.notes]
         if self.output:
             o = self.output
             out.append(f"video       {o.path}: {o.frames} frames, {o.duration_s:.2f} s at {o.fps:g} fps, "
                        f"{o.width}x{o.height} {o.codec} ({o.encoder}"
                        + (f", crf {o.crf}" if o.crf is not None else "") + ")")
         return out
+
+
+def _plain(record: object | None) -> dict[str, Any] | None:
+    return None if record is None else asdict(record)  # type: ignore[call-overload]
+
+
+def _normalisation_lines(n: NormalisationReport | None) -> list[str]:
+    if n is None:
+        return []
+    out = []
+    if n.bayer:
+        rgb = ", ".join(f"{g:.2f}" for g in n.white_balance_rgb)
+        out.append(f"bayer       {n.bayer} ({n.bayer_source}), white balance R,G,B {rgb}")
+    elif n.bayer_source == "none" and n.bayer_evidence:
+        out.append("bayer       none (no mosaic pattern found)")
+    if n.defects:
+        out.append(f"defects     {n.defects} hot or dead pixels repaired")
+    return out
 
 
 def _listing(title: str, items: list[str], shown: int = 10) -> list[str]:
@@ -221,11 +344,3 @@ def _listing(title: str, items: list[str], shown: int = 10) -> list[str]:
     if len(items) > shown:
         lines.append(f"              ... {len(items) - shown} more")
     return lines
-
-
-def _format_time(seconds: float | None, utc: bool) -> str | float | None:
-    if seconds is None:
-        return None
-    if not utc:
-        return round(seconds, 6)
-    return format_utc(seconds)

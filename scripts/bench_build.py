@@ -31,7 +31,7 @@ from synthetic_descent import DescentSpec, generate
 CHILD = """
 import json, resource, sys
 from pathlib import Path
-from descent.pipeline import BuildConfig, RunConfig, SourceConfig, build
+from descent.build import BuildConfig, RunConfig, SourceConfig, build
 from descent.stabilise import StabiliseConfig
 from descent.options import StabiliseMode
 # off: the road alone (ordering, decoding, piping); lock: the whole default build.

@@ -40,10 +40,11 @@ from synthetic_archive import Sample, write_archive
 from synthetic_descent import DescentSpec, generate
 
 from descent.allocator import keep_freed_memory
+from descent.build import RunConfig, SourceConfig
+from descent.build.scan import scan
 from descent.encode import EncodeConfig, ffmpeg_args, find_ffmpeg
 from descent.frames import FrameInfo
 from descent.normalise import NormaliseConfig, plan_normalisation
-from descent.pipeline import RunConfig, SourceConfig, scan
 from descent.sources.images import probe, read_pixels
 from descent.stabilise.analyse import as_decoded, measure_motion
 from descent.stabilise.metrics import interframe_motion, interframe_psnr, jitter_px, keystone_px

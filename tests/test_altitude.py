@@ -333,10 +333,9 @@ def test_sparse_telemetry_is_filled_along_the_image_chain(make_descent, tmp_path
 
 
 def test_landing_site_positions_follow_the_ground(make_descent) -> None:
-    from descent.pipeline import site_positions
     from descent.sources.images import probe
     from descent.stabilise.analyse import measure_motion
-    from descent.stabilise.path import camera_path
+    from descent.stabilise.path import camera_path, site_positions
 
     folder, truth = make_descent(frames=40, size_px=192)
     ordered = sorted(truth["frames"], key=lambda f: f["time_s"])

@@ -13,8 +13,8 @@ import pytest
 from conftest import decode_video, run_cli
 
 import descent.sources.decoded as decoded
+from descent.build import BuildConfig, RunConfig, SourceConfig, build
 from descent.frames import FrameInfo
-from descent.pipeline import BuildConfig, RunConfig, SourceConfig, build
 from descent.sources.decoded import DecodedStore, memory_backed, open_store
 from descent.sources.images import probe, read_pixels
 

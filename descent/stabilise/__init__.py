@@ -39,18 +39,18 @@ class Stabilisation:
     reused: bool
 
 
-def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, frames_per_second: float, out_aspect: float,
-              workers: int, prepare: Callable[[np.ndarray], np.ndarray], read: Read = read_pixels,
+def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: bool, frames_per_second: float,
+              out_aspect: float, workers: int, prepare: Callable[[np.ndarray], np.ndarray], read: Read = read_pixels,
               progress: Callable[[Iterable[object], int], Iterator[object]]) -> Stabilisation:
-    """Motion for every frame (measured, or read from the motion file) and the output camera path.
+    """Motion for every frame (measured, or read from the motion file when `reuse_motion`) and the output
+    camera path.
 
     `read` decodes a frame and `prepare` turns its pixels into the 8-bit grey picture motion is
     measured on.
     """
     files = [str(f.path) for f in infos]
     static_fraction: float | None = None
-    reused = bool(config.motion_file and config.motion_file.exists())
-    if reused:
+    if reuse_motion:
         assert config.motion_file is not None
         motions = load_motion(config.motion_file, files)
         log.info("motion read from %s (delete it to measure again)", config.motion_file)
@@ -70,4 +70,4 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, frames_per_sec
                                          border=config.border, max_zoom=config.max_zoom),
                      frame_aspect=first.height / first.width, out_aspect=out_aspect)
     perspective = sum(m.homography is not None for m in motions)
-    return Stabilisation(path, motions, bridged, perspective, static_fraction, reused)
+    return Stabilisation(path, motions, bridged, perspective, static_fraction, reuse_motion)

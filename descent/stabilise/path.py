@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from descent.frames import FrameInfo
 from descent.options import Border, StabiliseMode
 from descent.smoothing import smoothness_for, whittaker
 from descent.stabilise.motion import FrameMotion
@@ -31,6 +32,7 @@ from descent.stabilise.similarity import (
     Similarity,
     frame_corners,
     nearest_similarity,
+    normalised_to_pixel,
     pixel_to_normalised,
     project,
     to_pixels,
@@ -97,6 +99,26 @@ def landing_site(camera: np.ndarray, motions: list[FrameMotion]) -> tuple[float,
     """Where the lander comes down, in ground coordinates: the centre of the last measured frame."""
     measured = [i for i, m in enumerate(motions) if not m.bridged] or [len(motions) - 1]
     return float(camera[measured[-1], 2]), float(camera[measured[-1], 3])
+
+
+def site_positions(frames: list[FrameInfo], motions: list[FrameMotion], camera: np.ndarray,
+                   path: CameraPath | None, *, width: int, height: int) -> np.ndarray:
+    """Where the landing site is in each output frame, in pixels (the reticle of --mark-site).
+
+    `path` is the stabiliser's; without one, each frame is fitted inside the output, centred: only a scale.
+    """
+    site = np.array([path.site if path is not None else landing_site(camera, motions)])
+    to_pixels_out = normalised_to_pixel(width, height)
+    positions = np.full((len(frames), 2), np.nan)
+    for i, info in enumerate(frames):
+        in_frame = Similarity(*camera[i]).inverse().apply(site)
+        if path is not None:
+            correction = path.correction(i)
+        else:
+            correction = Similarity(float(np.log(min(width / info.width, height / info.height) * info.width / width)))
+        x, y = correction.apply(in_frame)[0]
+        positions[i] = (to_pixels_out @ np.array([x, y, 1.0]))[:2]
+    return positions
 
 
 def required_zoom(camera: np.ndarray, target: np.ndarray, *, frame_aspect: float, out_aspect: float,

@@ -1,0 +1,87 @@
+"""The build, as its phases: scan -> plan -> measure (pass 1) -> render (pass 2).
+
+Each phase hands plain typed data to the next: `Scan`, `BuildPlan`, `Measurements`, then the
+`Output` written. `build()` below is the whole story; `inspect()` is the scan and a decode of
+every frame, without a video.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from descent.allocator import keep_freed_memory
+from descent.build.config import BuildConfig, RunConfig, SourceConfig, check_config
+from descent.build.measure import (
+    Measurements,
+    altitude_report,
+    measure,
+    normalisation_report,
+    stabilisation_report,
+)
+from descent.build.plan import BuildPlan, plan_build
+from descent.build.render import drop_duplicates, read_frames, render
+from descent.build.scan import Scan, load_telemetry, scan
+from descent.normalise import NormaliseConfig, plan_normalisation
+from descent.report import FrameStatus, Summary
+from descent.sources.decoded import open_store
+from descent.sources.images import read_pixels
+
+__all__ = ["BuildConfig", "BuildPlan", "Measurements", "RunConfig", "Scan", "SourceConfig", "build", "inspect"]
+
+
+def build(config: BuildConfig) -> Summary:
+    """Make the video. Returns what was found and done; raises DescentError on bad input."""
+    check_config(config)
+    keep_freed_memory()
+    telemetry = load_telemetry(config.altitude)
+    scanned = scan(config.source, config.run)
+    plan = plan_build(config, scanned, telemetry)
+    summary = _summary_of(scanned)
+    for index, count in enumerate(plan.repeats):
+        if count == 0:
+            summary.mark(index, FrameStatus.NOT_SHOWN)
+    with contextlib.ExitStack() as stack:
+        # Pass 1 keeps what it decodes for pass 2 when the plan says so (descent.sources.decoded).
+        store = open_store(config.run.scratch, [plan.frames[i] for i in plan.shown]) if plan.decode_once else None
+        if store is not None:
+            stack.callback(store.close)
+        read, take = (store.read, store.take) if store is not None else (read_pixels, read_pixels)
+        measured = measure(config, plan, telemetry, read=read)
+        summary.normalisation = normalisation_report(measured.normalisation)
+        if measured.stabilisation is not None:
+            summary.stabilisation = stabilisation_report(measured.stabilisation, config.stabilise.mode.value)
+        if measured.track is not None:
+            summary.altitude = altitude_report(measured.track)
+        summary.deflicker = measured.deflicker
+        summary.output = render(config, plan, measured, summary, take=take)
+    if config.report_path is not None:
+        config.report_path.write_text(summary.to_json(with_frames=True))
+    return summary
+
+
+def inspect(source: SourceConfig, run: RunConfig | None = None,
+            normalise_config: NormaliseConfig | None = None) -> Summary:
+    """What is in the input: the scan, then every frame decoded once to find duplicates and bits used."""
+    run = run or RunConfig()
+    keep_freed_memory()
+    scanned = scan(source, run)
+    summary = _summary_of(scanned)
+    infos = scanned.sequence.frames
+    frames = read_frames(enumerate(infos), total=len(infos), strict=source.strict, workers=run.worker_count,
+                         show_progress=run.progress, record=summary, desc="reading")
+    highest = 0
+    for frame in drop_duplicates(frames, summary, keep=False):
+        highest = max(highest, int(frame.pixels.max()))
+    summary.bits_used = max(1, highest.bit_length())
+    labelled = [f.label.sample_bits for f in infos if f.label and f.label.sample_bits]
+    if labelled and max(labelled) < summary.bits_used:
+        summary.bits_used = max(labelled)  # the label's SAMPLE_BIT_MASK says what the camera can produce
+    normalisation = plan_normalisation(infos, normalise_config or NormaliseConfig(), workers=run.worker_count,
+                                       read=read_pixels)
+    summary.normalisation = normalisation_report(normalisation)
+    return summary
+
+
+def _summary_of(scanned: Scan) -> Summary:
+    return Summary.from_sequence(scanned.sequence, images_found=scanned.images_found,
+                                 skipped_files=scanned.skipped_files, unreadable=scanned.unreadable)

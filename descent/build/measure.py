@@ -1,0 +1,149 @@
+"""Measure (pass 1): everything that must see the whole sequence before the first frame is encoded.
+
+From a sample, the normalisation plan; from every frame, the motion (for the stabiliser or the
+image scale chain) or the brightness ratios alone; from those, the camera path, the exposure
+gains, the altitude of every frame and where the landing site is. All of it in one Measurements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from descent.altitude import AltitudeTrack, track_for_frames
+from descent.build.config import BuildConfig
+from descent.build.plan import BuildPlan
+from descent.build.progress import progress
+from descent.frames import FrameInfo, Read
+from descent.normalise import NormalisePlan, plan_normalisation
+from descent.normalise.deflicker import aligned_log_ratio, deflicker_gains
+from descent.parallel import ordered_map
+from descent.report import (
+    AltitudeReport,
+    DeflickerReport,
+    MosaicEvidence,
+    NormalisationReport,
+    StabilisationReport,
+    ToneRecord,
+)
+from descent.stabilise import Stabilisation, stabilise
+from descent.stabilise.analyse import analysis_picture, measure_motion
+from descent.stabilise.motion import FrameMotion
+from descent.stabilise.path import camera_path, site_positions
+from descent.telemetry import Telemetry
+
+
+@dataclass(frozen=True, slots=True)
+class Measurements:
+    normalisation: NormalisePlan
+    stabilisation: Stabilisation | None  # None when not stabilising
+    motions: list[FrameMotion] | None  # each frame's motion and brightness ratio; None when none was measured
+    gains: np.ndarray | None  # each frame's exposure gain (deflicker)
+    deflicker: DeflickerReport | None
+    track: AltitudeTrack | None  # altitude of every captured frame
+    sites: np.ndarray | None  # n x 2: the landing site in each output frame, pixels (--mark-site)
+    colour: bool  # the video is colour
+
+
+def measure(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None, *, read: Read) -> Measurements:
+    """Pass 1, as the plan says. `read` decodes a frame (through the decoded store when there is one)."""
+    run = config.run
+    infos = plan.frames
+
+    def bar(items: Iterable[object], total: int, desc: str = "measuring motion") -> Iterator[object]:
+        return progress(items, total=total, desc=desc, show=run.progress)
+
+    normalisation = plan_normalisation(infos, config.normalise, workers=run.worker_count, read=read)
+    stabilisation = None
+    if plan.stabilise:
+        stabilisation = stabilise(infos, config.stabilise, reuse_motion=plan.motion_reused,
+                                  out_aspect=plan.height / plan.width, workers=run.worker_count,
+                                  frames_per_second=plan.capture_fps, prepare=normalisation.analysis_grey,
+                                  read=read, progress=bar)
+        motions: list[FrameMotion] | None = stabilisation.motions
+    elif plan.scale_chain:
+        motions = measure_motion(infos, user_mask=None, workers=run.worker_count,
+                                 prepare=normalisation.analysis_grey, read=read,
+                                 progress=lambda items, total: bar(items, total, "measuring scale")).motions
+    else:
+        motions = None
+    # The stabiliser has chained the motions already; without it, chain them here.
+    camera = stabilisation.path.camera if stabilisation is not None else (
+        camera_path(motions) if motions is not None else None)
+    track = None
+    if plan.altitude:
+        times = np.array([f.time_s for f in infos], np.float64)
+        track = track_for_frames(telemetry, plan.anchors, times, frames_utc=plan.times_are_utc,
+                                 scale_chain=camera[:, 0] if camera is not None else None)
+    sites = None
+    if plan.mark_site and motions is not None and camera is not None:
+        sites = site_positions(infos, motions, camera, stabilisation.path if stabilisation else None,
+                               width=plan.width, height=plan.height)
+    gains, deflicker = None, None
+    if plan.deflicker:
+        ratios = [m.log_gain for m in motions] if motions is not None else measure_brightness(
+            infos, normalisation, workers=run.worker_count, read=read, show_progress=run.progress)
+        gains, deflicker = _deflicker(ratios, infos, period_frames=plan.deflicker_period_frames)
+    return Measurements(normalisation=normalisation, stabilisation=stabilisation, motions=motions, gains=gains,
+                        deflicker=deflicker, track=track, sites=sites,
+                        colour=plan.output_is_colour(developed_colour=normalisation.colour_out))
+
+
+def measure_brightness(infos: list[FrameInfo], normalisation: NormalisePlan, *, workers: int, read: Read,
+                       show_progress: bool) -> list[float | None]:
+    """Brightness ratio of each frame to the one before, unaligned: deflicker's input when not stabilising."""
+    def grey(info: FrameInfo) -> np.ndarray | None:
+        return analysis_picture(info, normalisation.analysis_grey, read)
+
+    ratios: list[float | None] = []
+    previous: np.ndarray | None = None
+    pictures = ordered_map(grey, infos, workers=workers)
+    for current in progress(pictures, total=len(infos), desc="measuring brightness", show=show_progress):
+        if previous is not None and current is not None and previous.shape == current.shape:
+            ratios.append(aligned_log_ratio(previous, current, None, None))
+        else:
+            ratios.append(None)
+        previous = current
+    return ratios
+
+
+def _deflicker(ratios: list[float | None], infos: list[FrameInfo], *,
+               period_frames: float) -> tuple[np.ndarray, DeflickerReport]:
+    gains, steps = deflicker_gains(ratios, period_frames=period_frames)
+    corrections = np.log(gains)
+    return gains, DeflickerReport(largest_correction=round(float(np.abs(corrections).max()), 4),
+                                  rms_correction=round(float(np.sqrt(np.mean(corrections**2))), 4),
+                                  steps_kept=[str(infos[i].path) for i in steps],
+                                  unmeasured_pairs=sum(r is None for r in ratios[1:]))
+
+
+def normalisation_report(normalisation: NormalisePlan) -> NormalisationReport:
+    guess = normalisation.guess
+    tone = normalisation.tone
+    return NormalisationReport(
+        bits_used=normalisation.bits_used, bayer=normalisation.pattern, bayer_source=normalisation.pattern_source,
+        bayer_evidence=None if guess is None else MosaicEvidence(round(guess.mean_spread, 4),
+                                                                 round(guess.pair_contrast, 3)),
+        white_balance_rgb=[round(g, 4) for g in normalisation.white_balance[::-1]],
+        tone=ToneRecord(tone.black, tone.white, tone.gamma),
+        defects=len(normalisation.defects),
+        vignetting=None if normalisation.vignetting is None else [round(k, 4) for k in normalisation.vignetting],
+    )
+
+
+def stabilisation_report(stabilisation: Stabilisation, mode: str) -> StabilisationReport:
+    path = stabilisation.path
+    return StabilisationReport(mode=mode, zoom=round(path.zoom, 4), bridged_pairs=stabilisation.bridged,
+                               perspective_pairs=stabilisation.perspective,
+                               frames_with_fill=int(path.needs_fill.sum()),
+                               static_fraction=stabilisation.static_fraction, motion_reused=stabilisation.reused)
+
+
+def altitude_report(track: AltitudeTrack) -> AltitudeReport:
+    known = track.known
+    return AltitudeReport(source=track.source, frames_with_altitude=int(known.sum()),
+                          frames_estimated=int((track.estimated & known).sum()), touchdown_s=track.touchdown_s,
+                          highest_m=float(np.nanmax(track.altitude_m)) if known.any() else None,
+                          lowest_m=float(np.nanmin(track.altitude_m)) if known.any() else None)

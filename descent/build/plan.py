@@ -1,0 +1,126 @@
+"""Plan: every decision about the build taken once, from the settings and the scan, before any pixel is read.
+
+The passes that follow only read the plan: whether pass 1 measures motion or brightness (and so
+decodes the frames), whether its decoded frames are kept for pass 2, the output size and timeline,
+and what the HUD needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from descent.altitude import SPARSE_INTERVAL_S, parse_altitude_at
+from descent.build.config import BuildConfig
+from descent.build.scan import Scan
+from descent.encode import SUBTITLE_CODECS
+from descent.errors import UsageError
+from descent.frames import FrameInfo
+from descent.normalise.size import common_size, output_size
+from descent.options import StabiliseMode
+from descent.order import plan_repeats
+from descent.telemetry import Telemetry
+
+log = logging.getLogger("descent")
+
+
+@dataclass(frozen=True, slots=True)
+class BuildPlan:
+    frames: list[FrameInfo]  # capture order
+    times_s: list[float] | None  # capture times, when the sequence has them
+    times_are_utc: bool
+    anchors: list[tuple[float, float]]  # known (time, altitude) points from --altitude-at
+    repeats: np.ndarray  # output frames that show each captured frame (0: never shown)
+    width: int
+    height: int
+    capture_fps: float  # the median capture rate (the output rate when there are no times)
+    stabilise: bool  # pass 1 gives the stabiliser its motion (measured, or read from the motion file)
+    motion_reused: bool  # the motion file exists: pass 1 reads it instead of measuring
+    scale_chain: bool  # the image scale chain is wanted: altitude anchors, the site marker, sparse telemetry
+    deflicker: bool
+    deflicker_period_frames: float
+    altitude: bool  # an altitude track for the HUD, the subtitles and the values CSV
+    mark_site: bool
+    hud_burned: bool  # anything of the HUD drawn into the video (the panel or the site reticle)
+    hud_panel: bool  # the altitude panel among it
+    scratch_allowed: bool  # the user lets pass 1 keep decoded frames on disk (not --scratch off)
+    subtitles: Path | None  # where the subtitle track is staged, when the video gets one
+
+    @property
+    def measures_motion(self) -> bool:
+        """Pass 1 has motion: for the stabiliser, or for the scale chain alone."""
+        return self.stabilise or self.scale_chain
+
+    @property
+    def measures_brightness_alone(self) -> bool:
+        """Deflicker without motion: pass 1 measures unaligned brightness ratios instead."""
+        return self.deflicker and not self.measures_motion
+
+    @property
+    def pass1_reads_pixels(self) -> bool:
+        if self.stabilise:
+            return not self.motion_reused  # a reused motion file has the brightness ratios too
+        return self.scale_chain or self.deflicker
+
+    @property
+    def decode_once(self) -> bool:
+        """Pass 1 keeps the frames it decodes for pass 2: only when both read the pixels (descent.sources.decoded)."""
+        return self.scratch_allowed and self.pass1_reads_pixels
+
+    @property
+    def shown(self) -> list[int]:
+        """Indices of the frames that some output frame shows."""
+        return [i for i, count in enumerate(self.repeats) if count > 0]
+
+    def output_is_colour(self, *, developed_colour: bool) -> bool:
+        """Colour frames, a demosaiced mosaic, or a burned-in HUD (its amber marks estimates) make a colour video."""
+        return any(f.channels == 3 for f in self.frames) or developed_colour or self.hud_burned
+
+
+def plan_build(config: BuildConfig, scanned: Scan, telemetry: Telemetry | None) -> BuildPlan:
+    """Decide the build from the settings, the scan and the altitude log; refuse what cannot be done."""
+    sequence = scanned.sequence
+    infos = sequence.frames
+    timing = config.timing
+    altitude_wanted, mark_site = config.altitude.wanted, config.hud.mark_site
+    if timing.realtime and not sequence.has_times:
+        raise UsageError("--realtime needs capture times and none were found; give --times or --name-pattern")
+    if (altitude_wanted or mark_site) and not sequence.has_times:
+        raise UsageError("altitude and the landing-site marker need capture times, and none were found; "
+                         "give --times or --name-pattern")
+    times = [f.time_s for f in infos if f.time_s is not None] if sequence.has_times else None
+    anchors = [parse_altitude_at(text, first_time_s=float(times[0]), times_utc=sequence.times_are_utc)
+               for text in config.altitude.altitude_at] if times else []
+    width, height = output_size(common_size(infos), config.size)
+    if len({f.size for f in infos}) > 1:
+        log.warning("frames come in %d sizes; each is fitted into %dx%d", len({f.size for f in infos}), width, height)
+    interval = sequence.median_interval_s
+    capture_fps = 1 / interval if interval else timing.fps
+    sparse = telemetry is not None and telemetry.median_interval_s > SPARSE_INTERVAL_S
+    stabilise = config.stabilise.mode is not StabiliseMode.OFF
+    motion_file = config.stabilise.motion_file
+    hud_panel = altitude_wanted and config.hud.enabled
+    return BuildPlan(
+        frames=infos, times_s=times, times_are_utc=sequence.times_are_utc, anchors=anchors,
+        repeats=plan_repeats(times, timing, frame_count=len(infos)),
+        width=width, height=height, capture_fps=capture_fps,
+        stabilise=stabilise, motion_reused=stabilise and motion_file is not None and motion_file.exists(),
+        scale_chain=bool(config.altitude.altitude_at) or mark_site or sparse,
+        deflicker=config.normalise.deflicker and len(infos) > 2,
+        deflicker_period_frames=config.normalise.deflicker_period_s * capture_fps,
+        altitude=altitude_wanted, mark_site=mark_site,
+        hud_burned=hud_panel or mark_site, hud_panel=hud_panel,
+        scratch_allowed=config.run.decode_once,
+        subtitles=_subtitle_path(config),
+    )
+
+
+def _subtitle_path(config: BuildConfig) -> Path | None:
+    """The hidden file the subtitle track is staged in, when the video carries one."""
+    output = config.output
+    if not (config.altitude.wanted and config.subtitles and output.suffix.lower() in SUBTITLE_CODECS):
+        return None
+    return output.with_name(f".{output.stem}.telemetry.srt")
