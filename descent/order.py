@@ -5,18 +5,22 @@ Everything here sees the whole sequence but only its metadata, so 10,000 frames 
 
 from __future__ import annotations
 
-import bisect
 import itertools
+import logging
 import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from descent.errors import DescentError
 from descent.frames import FrameInfo, TimeSource
 from descent.sources.discover import natural_key
-from descent.sources.times import TimedFrames
+from descent.sources.times import TimedFrames, find_out_of_place
 
 GAP_FACTOR = 1.8  # an interval this many times the median is a gap: one lost frame (2x) counts
+FEW_OUT_OF_PLACE = 2  # more frames than this out of place against their counter: warn (or stop with strict)
+
+log = logging.getLogger("descent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,7 @@ class OrderedSequence:
     gaps: list[Gap] = field(default_factory=list)
     out_of_place: list[int] = field(default_factory=list)  # indices whose counter disagrees with time
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # already logged as warnings; for the report
 
     @property
     def has_times(self) -> bool:
@@ -56,12 +61,17 @@ class OrderedSequence:
         return float(np.median(np.diff(times)))
 
 
-def order_frames(timed: TimedFrames) -> OrderedSequence:
-    """Sort frames by capture time (ties by counter, then natural name) and check the result."""
+def order_frames(timed: TimedFrames, *, strict: bool = False) -> OrderedSequence:
+    """Sort frames by capture time (ties by counter, then natural name) and check the result.
+
+    More than a few frames out of place against the counter in their names is logged as a warning
+    naming the first; with `strict` it stops with a DescentError instead.
+    """
     frames = sorted(timed.frames, key=_sort_key)
     notes = list(timed.notes)
+    warnings = list(timed.warnings)
     if timed.source is TimeSource.NONE:
-        return OrderedSequence(frames, timed.source, False, notes=notes)
+        return OrderedSequence(frames, timed.source, False, notes=notes, warnings=warnings)
     coarse = detect_coarse_clock([f.time_s for f in frames])  # type: ignore[misc]
     if coarse:
         frames = refine_coarse_times(frames, coarse)
@@ -70,10 +80,30 @@ def order_frames(timed: TimedFrames) -> OrderedSequence:
             "stamp; times refined by spreading each run evenly"
         )
     times = np.array([f.time_s for f in frames], np.float64)
+    out_of_place = find_out_of_place([f.counter for f in frames])
+    if len(out_of_place) > FEW_OUT_OF_PLACE:
+        warnings.append(_out_of_place_warning(frames, out_of_place, timed.source, strict=strict))
     return OrderedSequence(
         frames, timed.source, timed.times_are_utc, coarse=coarse, gaps=find_gaps(times),
-        out_of_place=find_out_of_place([f.counter for f in frames]), notes=notes,
+        out_of_place=out_of_place, notes=notes, warnings=warnings,
     )
+
+
+def _out_of_place_warning(frames: list[FrameInfo], out_of_place: list[int], source: TimeSource, *,
+                          strict: bool) -> str:
+    """Log (or, strict, raise) that the times disagree with the counter in the names; the message logged."""
+    first = [frames[i].path.name for i in out_of_place[:5]]
+    fix = "give --time-source none to order by the counter, or --times with the right times"
+    if strict:
+        raise DescentError(
+            f"{frames[out_of_place[0]].path}: {len(out_of_place)} of {len(frames)} frames are out of place "
+            f"against the counter in their names when ordered by {source.value} times; {fix}"
+        )
+    message = (f"{len(out_of_place)} of {len(frames)} frames are out of place against the counter in their names "
+               f"when ordered by {source.value} times (first: {', '.join(first)}); the video follows the times: "
+               f"{fix} (--strict stops here)")
+    log.warning("%s", message)
+    return message
 
 
 def _sort_key(frame: FrameInfo) -> tuple[object, ...]:
@@ -135,36 +165,6 @@ def find_gaps(times: np.ndarray, factor: float = GAP_FACTOR) -> list[Gap]:
         Gap(after=int(i), interval_s=float(intervals[i]), missing_frames=max(1, round(intervals[i] / median) - 1))
         for i in np.flatnonzero(intervals > factor * median)
     ]
-
-
-def find_out_of_place(counters: list[int | None]) -> list[int]:
-    """Frames whose counter breaks the counter order that time order gives to most frames.
-
-    The longest non-decreasing run of counters (in time order) is taken as right; every other frame
-    disagrees with its neighbours and is reported.
-    """
-    if not counters or any(c is None for c in counters):
-        return []
-    values = [int(c) for c in counters]  # type: ignore[arg-type]
-    # Patience sorting for the longest non-decreasing subsequence, remembering predecessors.
-    tails: list[int] = []
-    tail_index: list[int] = []
-    parent = [-1] * len(values)
-    for i, v in enumerate(values):
-        pos = bisect.bisect_right(tails, v)
-        if pos == len(tails):
-            tails.append(v)
-            tail_index.append(i)
-        else:
-            tails[pos] = v
-            tail_index[pos] = i
-        parent[i] = tail_index[pos - 1] if pos else -1
-    keep = set()
-    i = tail_index[-1]
-    while i >= 0:
-        keep.add(i)
-        i = parent[i]
-    return [i for i in range(len(values)) if i not in keep]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,19 @@
 One source serves the whole sequence: mixing clocks (a name stamp for some frames, EXIF for
 others) would order frames by two different clocks. The first source in the order of trust that
 has a time for every frame wins; `--time-source` forces one.
+
+Modification times are the weakest clock: a copy gives every file the time it was copied, in the
+order the copy took. They are used only when nothing better orders the frames, so they are refused
+(unless forced) when they look like a copy, and when they disagree with a frame counter in the names.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
+import itertools
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -20,6 +27,14 @@ from descent.errors import DescentError, UsageError
 from descent.frames import FrameInfo, TimeSource
 
 _DIGIT_GROUPS = re.compile(r"\d+")
+
+# A camera saving frames one by one writes fewer than 100 a second; a copy or an extraction writes
+# hundreds, in bursts of files finished within the same millisecond.
+COPY_MEDIAN_INTERVAL_S = 0.01
+COPY_NEAR_EQUAL_S = 0.001
+COPY_NEAR_EQUAL_SHARE = 0.25
+
+log = logging.getLogger("descent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +59,7 @@ class TimedFrames:
     source: TimeSource
     times_are_utc: bool
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # already logged as warnings; for the report
 
 
 def time_in_name(name: str) -> NameTime | None:
@@ -154,8 +170,13 @@ def _label_times(frames: list[FrameInfo]) -> list[float | None]:
 
 
 def assign_times(frames: list[FrameInfo], options: TimeOptions) -> TimedFrames:
-    """Give every frame a capture time from one source, and a frame counter when the names have one."""
+    """Give every frame a capture time from one source, and a frame counter when the names have one.
+
+    Modification times are skipped (unless forced) when they look like a copy or disagree with a
+    counter in the names: the frames are then in counter (or natural name) order, with no times.
+    """
     notes: list[str] = []
+    warnings: list[str] = []
     forced = options.source
     sources = [forced] if forced else [TimeSource.INDEX, TimeSource.LABEL, TimeSource.NAME, TimeSource.EXIF,
                                        TimeSource.MTIME]
@@ -170,8 +191,13 @@ def assign_times(frames: list[FrameInfo], options: TimeOptions) -> TimedFrames:
         missing = [f for f, t in zip(frames, times, strict=True) if t is None]
         if not missing:
             if source is TimeSource.MTIME:
-                if not forced and len(set(times)) <= len(frames) / 2:
-                    notes.append("file modification times are mostly equal (a bulk copy?): using name order")
+                present = [t for t in times if t is not None]  # all of them: none is missing
+                refusal = None if forced else _mtime_refusal(frames, present, counters)
+                if refusal is not None:
+                    message, loud = refusal
+                    (warnings if loud else notes).append(message)
+                    if loud:
+                        log.warning("%s", message)
                     break
                 notes.append(
                     "capture times are file modification times, which are often the time of a copy: "
@@ -179,7 +205,7 @@ def assign_times(frames: list[FrameInfo], options: TimeOptions) -> TimedFrames:
                 )
             timed = [replace(f, time_s=t, stamped_time_s=t, counter=c)
                      for f, t, c in zip(frames, times, _each(counters, len(frames)), strict=True)]
-            return TimedFrames(timed, source, utc, notes)
+            return TimedFrames(timed, source, utc, notes, warnings)
         explicit = source is TimeSource.INDEX or (source is TimeSource.NAME and options.name_pattern)
         if forced or explicit:
             raise DescentError(
@@ -191,10 +217,84 @@ def assign_times(frames: list[FrameInfo], options: TimeOptions) -> TimedFrames:
                 f"{len(missing)} of {len(frames)} frames have no time in their {source.value} "
                 f"(first: {missing[0].path.name}); trying the next source"
             )
-    notes.append("no capture times found: frames are in natural name order")
     counters = _counters(frames, [f.path.stem for f in frames])
+    notes.append("no capture times found: frames are in natural name order"
+                 + (" (the counter in their names)" if counters else ""))
     timed = [replace(f, counter=c) for f, c in zip(frames, _each(counters, len(frames)), strict=True)]
-    return TimedFrames(timed, TimeSource.NONE, False, notes)
+    return TimedFrames(timed, TimeSource.NONE, False, notes, warnings)
+
+
+def _mtime_refusal(frames: list[FrameInfo], times: list[float],
+                   counters: list[int] | None) -> tuple[str, bool] | None:
+    """Why modification times must not order these frames, and whether to say it loudly; None if they may."""
+    copy = looks_like_a_copy(times)
+    if copy is not None:
+        if counters:
+            return f"file modification times {copy} (a copy?): not used; frames are in counter order", False
+        return (f"file modification times {copy} (a copy?): not used; frames are in natural name order, "
+                "which may not be the capture order (give --times or --name-pattern, or --time-source mtime "
+                "to use them anyway)"), True
+    if counters:
+        by_time = sorted(range(len(frames)), key=lambda i: times[i])
+        wrong = find_out_of_place([counters[i] for i in by_time])
+        if wrong:
+            first = ", ".join(frames[by_time[i]].path.name for i in wrong[:5])
+            return (f"file modification times put {len(wrong)} of {len(frames)} frames out of place against the "
+                    f"counter in their names (first: {first}): not used; frames are in counter order "
+                    "(--time-source mtime uses them anyway)"), True
+    return None
+
+
+def looks_like_a_copy(times: Sequence[float]) -> str | None:
+    """How a set of modification times gives away a bulk copy, or None when they could be capture times.
+
+    A copy writes files far faster than a camera saves frames (a median interval under 10 ms), in
+    runs finished within the same millisecond, or with one time for many files (a coarse file system).
+    """
+    if len(times) < 2:
+        return None
+    ordered = sorted(times)
+    intervals = [b - a for a, b in itertools.pairwise(ordered)]
+    if len(set(ordered)) <= len(ordered) / 2:
+        return "are mostly equal"
+    median = sorted(intervals)[len(intervals) // 2]
+    if median < COPY_MEDIAN_INTERVAL_S:
+        return (f"span {ordered[-1] - ordered[0]:.3g} s for {len(times)} frames "
+                f"({1 / max(median, 1e-6):.0f} a second)")
+    near_equal = sum(d < COPY_NEAR_EQUAL_S for d in intervals)
+    if len(intervals) >= 4 and near_equal >= COPY_NEAR_EQUAL_SHARE * len(intervals):
+        return f"come in runs within a millisecond ({near_equal} of {len(intervals)} intervals)"
+    return None
+
+
+def find_out_of_place(counters: Sequence[int | None]) -> list[int]:
+    """Positions whose counter breaks the counter order that the given order gives to most frames.
+
+    The longest non-decreasing run of counters (in the given order) is taken as right; every other
+    frame disagrees with its neighbours and is reported.
+    """
+    if not counters or any(c is None for c in counters):
+        return []
+    values = [int(c) for c in counters]  # type: ignore[arg-type]
+    # Patience sorting for the longest non-decreasing subsequence, remembering predecessors.
+    tails: list[int] = []
+    tail_index: list[int] = []
+    parent = [-1] * len(values)
+    for i, v in enumerate(values):
+        pos = bisect.bisect_right(tails, v)
+        if pos == len(tails):
+            tails.append(v)
+            tail_index.append(i)
+        else:
+            tails[pos] = v
+            tail_index[pos] = i
+        parent[i] = tail_index[pos - 1] if pos else -1
+    keep = set()
+    i = tail_index[-1]
+    while i >= 0:
+        keep.add(i)
+        i = parent[i]
+    return [i for i in range(len(values)) if i not in keep]
 
 
 def _each(counters: list[int] | None, n: int) -> list[int | None]:
