@@ -482,7 +482,16 @@ _HHMMSS = re.compile(r"(\d{2})(\d{2})(\d{2})(?:[.,](\d{1,9}))?")
 
 
 def _time_of_day(text: str, _: bool) -> float | None:
-    m = _TIME_OF_DAY.fullmatch(text.strip()) or _HHMMSS.fullmatch(text.strip())
+    return _day_seconds(_TIME_OF_DAY.fullmatch(text.strip()))
+
+
+def _hhmmss(text: str, _: bool) -> float | None:
+    """hhmmss(.ss); as a number (JSON, a spreadsheet) it loses its leading zero: 22600 is 02:26:00."""
+    whole, _dot, fraction = text.strip().partition(".")
+    return _day_seconds(_HHMMSS.fullmatch(whole.zfill(6) + (f".{fraction}" if fraction else "")))
+
+
+def _day_seconds(m: re.Match[str] | None) -> float | None:
     if not m:
         return None
     h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3))
@@ -514,7 +523,7 @@ _READINGS = {
     "epoch ms": TimeReading("Unix epoch milliseconds", "utc", _epoch_ms),
     "epoch s": TimeReading("Unix epoch seconds", "utc", _epoch_s),
     "hh:mm:ss": TimeReading("hh:mm:ss time of day", "time of day", _time_of_day),
-    "hhmmss": TimeReading("hhmmss time of day", "time of day", _time_of_day),
+    "hhmmss": TimeReading("hhmmss time of day", "time of day", _hhmmss),
     "countdown": TimeReading("count-down seconds", "countdown", _countdown),
     "seconds": TimeReading("seconds", "elapsed", _seconds),
     "srt cue": TimeReading("SRT cue start (seconds into the video)", "elapsed", _seconds),

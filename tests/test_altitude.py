@@ -29,7 +29,6 @@ from descent.errors import UsageError
 from descent.overlay import Hud, HudConfig, format_altitude, format_countdown, format_speed
 from descent.telemetry import TelemetryOptions, read_telemetry
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 GOLDEN = Path(__file__).parent / "golden"
 T0 = datetime(2019, 1, 3, 2, 26, 0, tzinfo=UTC).timestamp()
 
@@ -39,59 +38,6 @@ def exponential_altitude(t_s: np.ndarray) -> np.ndarray:
 
 
 # --- telemetry in ---------------------------------------------------------------------------------------
-
-
-def test_messy_semicolon_log_with_compact_times_and_feet(tmp_path: Path) -> None:
-    log = tmp_path / "log.csv"
-    rows = ["# exported by the flight computer, rev 3", "flight;42", "",
-            "Raw timestamp;alt_ft;vs_ft_s;note"]
-    times = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
-    alts_ft = [6000, 5800, 5600, 5400, 5200, 5000, 4800, 4600]
-    for k, (t, ft) in enumerate(zip(times, alts_ft, strict=True)):
-        when = datetime.fromtimestamp(T0 + t, UTC).strftime("%y%m%d%H%M%S.%f")[:-3]
-        rows.append(f"{when};{ft};-400;{'' if k else 'start'}")
-    rows.insert(6, rows[6])  # a repeated timestamp
-    rows[8], rows[9] = rows[9], rows[8]  # two rows out of order
-    rows.append(f"{datetime.fromtimestamp(T0 + 4, UTC).strftime('%y%m%d%H%M%S.%f')[:-3]};;-400;")  # empty cell
-    rows.append(f"{datetime.fromtimestamp(T0 + 4.5, UTC).strftime('%y%m%d%H%M%S.%f')[:-3]};90000;-400;glitch")
-    rows.append(f"{datetime.fromtimestamp(T0 + 5, UTC).strftime('%y%m%d%H%M%S.%f')[:-3]};4000;-400;")
-    rows.append(f"{datetime.fromtimestamp(T0 + 5.5, UTC).strftime('%y%m%d%H%M%S.%f')[:-3]};3800;-400;")
-    rows.append(f"{datetime.fromtimestamp(T0 + 6, UTC).strftime('%y%m%d%H%M%S.%f')[:-3]};3600;-400;")
-    log.write_text("\n".join(rows) + "\n")
-    series = read_telemetry(log, TelemetryOptions(time_column="Raw timestamp", time_format="%y%m%d%H%M%S.%f"))
-    assert series.is_utc and series.unit == "ft"  # the unit comes from the column's name
-    assert series.altitude_column == "alt_ft"
-    assert series.times_s[0] == pytest.approx(T0) and np.all(np.diff(series.times_s) > 0)
-    assert series.altitude_m[0] == pytest.approx(6000 * 0.3048)
-    assert 90000 * 0.3048 not in series.altitude_m  # the glitch is gone
-    problems = " | ".join(series.problems)
-    for expected in ("empty", "repeated timestamps", "not in time order", "glitch"):
-        assert expected in problems, problems
-    assert len(series.times_s) == len(times) + 3
-
-
-def test_common_shapes(tmp_path: Path) -> None:
-    tsv = tmp_path / "epoch.tsv"
-    tsv.write_text("timestamp\theight\n" + "".join(f"{T0 + k:.3f}\t{1000 - k * 10}\n" for k in range(5)))
-    jsonl = tmp_path / "relative.jsonl"
-    jsonl.write_text("".join(json.dumps({"t": k * 0.5, "agl_km": 2 - k * 0.1, "extra": None}) + "\n" for k in range(5)))
-    epoch = read_telemetry(tsv)
-    assert epoch.is_utc and epoch.time_column == "timestamp" and epoch.altitude_m[-1] == 960
-    relative = read_telemetry(jsonl)
-    assert not relative.is_utc and relative.unit == "km" and relative.altitude_m[0] == 2000
-    assert list(relative.times_s) == [0, 0.5, 1, 1.5, 2]
-    with pytest.raises(UsageError, match="--alt-column"):
-        read_telemetry(tsv, TelemetryOptions(altitude_column="nope"))
-
-
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared/ is beside the checkout in CI and development")
-def test_real_ranger7_table_counts_down_to_impact() -> None:
-    # Padded fields, a first column named TAB, time as seconds before impact, altitude in km.
-    series = read_telemetry(SHARED / "ranger7" / "terminal_7a.csv",
-                            TelemetryOptions(time_column="Timp", time_format="countdown", altitude_unit="km"))
-    assert len(series.times_s) == 199 and series.counts_down and series.problems == []
-    assert series.altitude_m[0] == pytest.approx(2095918.58) and series.altitude_m[-1] < 10000
-    assert np.all(np.diff(series.altitude_m) < 0)  # falling all the way
 
 
 def test_interpolated_at_each_frame_time_with_offset_and_span(tmp_path: Path) -> None:
