@@ -7,6 +7,9 @@ is then developed by the same steps, in this order:
     calibration (dark, flat, defects, vignetting) -> demosaic -> white balance, exposure gain and
     tone curve (one lookup) -> optional local contrast
 
+Floating-point frames are first mapped to 16-bit counts by one linear scale for the whole
+sequence (`NormalisePlan.float_range`, from the sample), with NaN and infinity as 0 (black).
+
 Motion and brightness are measured on `NormalisePlan.analysis_grey`: the calibrated frame, binned
 to grey if it is a mosaic, through the tone curve without gamma, so deflicker gains are ratios of
 sensor counts above black.
@@ -33,9 +36,12 @@ from descent.normalise.calibrate import (
     vignetting_gain,
 )
 from descent.normalise.tone import (
+    FLOAT_DEFAULT_RANGE,
     IDENTITY_8BIT,
     ToneMap,
     bits_used,
+    float_range,
+    float_to_counts,
     local_contrast,
     sample_histogram,
     tone_map_from_histogram,
@@ -81,14 +87,22 @@ class NormalisePlan:
     contrast: bool = False
     balance_all_colour: bool = False  # --wb given: colour frames are balanced too, not only demosaiced mosaics
     size: tuple[int, int] = (0, 0)  # the frame size the calibration maps are for
+    float_range: tuple[float, float] | None = None  # float frames: the values mapped to 0 and 65535
     notes: list[str] = field(default_factory=list)
 
     @property
     def colour_out(self) -> bool:
         return self.pattern is not None
 
+    def counts(self, raw: np.ndarray) -> np.ndarray:
+        """Integer counts: float frames mapped to 16 bits by the sequence's scale (NaN, infinity: 0)."""
+        if raw.dtype.kind != "f":
+            return raw
+        return float_to_counts(raw, self.float_range or FLOAT_DEFAULT_RANGE)
+
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
-        """Dark, flat, defects and vignetting on the sensor's counts (same dtype out)."""
+        """Dark, flat, defects and vignetting on the sensor's counts (same dtype out; float frames become uint16)."""
+        raw = self.counts(raw)
         if raw.ndim != 2 or (raw.shape[1], raw.shape[0]) != self.size:
             return raw  # colour products and odd-sized frames are not the sensor frames the maps describe
         out = raw
@@ -159,22 +173,33 @@ def _choose_pattern(config: NormaliseConfig, infos: list[FrameInfo],
     return guess.pattern, ("detected" if guess.pattern else "none"), guess
 
 
-def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, workers: int,
-                       read: Callable[[FrameInfo], np.ndarray]) -> NormalisePlan:
-    """Read a sample of frames and decide everything that must be the same for the whole sequence."""
-    if config.demosaic not in METHODS:
-        raise UsageError(f"--demosaic {config.demosaic}: choose one of {', '.join(METHODS)}")
-    size = max(((f.width, f.height) for f in infos), key=[(f.width, f.height) for f in infos].count)
-
+def _read_sample(infos: list[FrameInfo], *, workers: int, read: Callable[[FrameInfo], np.ndarray]) -> list[np.ndarray]:
+    """Frames spread over the sequence (fewer when they are large), and some float frames if any are float."""
     def safe_read(info: FrameInfo) -> np.ndarray | None:
         try:
             return read(info)
         except FrameReadError:
             return None  # reported when the frame comes up in pass 2
 
-    largest = max(f.width * f.height * f.channels * (2 if f.bit_depth > 8 else 1) for f in infos)
+    largest = max(f.width * f.height * f.channels * max(1, f.bit_depth // 8) for f in infos)
     count = max(MIN_SAMPLE_FRAMES, min(SAMPLE_FRAMES, SAMPLE_BYTES // max(largest, 1)))
-    raws = [r for r in ordered_map(safe_read, _sample(infos, count), workers=workers) if r is not None]
+    picks = _sample(infos, count)
+    floats = [f for f in infos if f.bit_depth == 32]
+    if floats and not any(f.bit_depth == 32 for f in picks):  # a few float frames among integer ones
+        picks += _sample(floats, MIN_SAMPLE_FRAMES)
+    return [r for r in ordered_map(safe_read, picks, workers=workers) if r is not None]
+
+
+def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, workers: int,
+                       read: Callable[[FrameInfo], np.ndarray]) -> NormalisePlan:
+    """Read a sample of frames and decide everything that must be the same for the whole sequence."""
+    if config.demosaic not in METHODS:
+        raise UsageError(f"--demosaic {config.demosaic}: choose one of {', '.join(METHODS)}")
+    size = max(((f.width, f.height) for f in infos), key=[(f.width, f.height) for f in infos].count)
+    raws = _read_sample(infos, workers=workers, read=read)
+    # One linear scale from float values to 16-bit counts for the whole sequence, then counts as usual.
+    scale = float_range(raws)
+    raws = [float_to_counts(r, scale or FLOAT_DEFAULT_RANGE) if r.dtype.kind == "f" else r for r in raws]
     pattern, source, guess = _choose_pattern(config, infos, raws)
     if pattern is not None and config.demosaic == "vng" and any(r.dtype != np.uint8 for r in raws):
         raise UsageError("--demosaic vng reads 8-bit mosaics only; use edge-aware for deeper data")
@@ -188,7 +213,7 @@ def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, worke
                          white_balance=(1.0, 1.0, 1.0), bits_used=8, size=size, dark=dark, flat_gain=gain,
                          defects=find_defects(_dark_subtracted(sensor, dark), stride=stride, workers=workers)
                          if config.defects else Defects.none(),
-                         demosaic_method=config.demosaic, contrast=config.contrast)
+                         demosaic_method=config.demosaic, contrast=config.contrast, float_range=scale)
     if config.devignette and sensor:
         mean = plan.linear_grey(sensor[0]).astype(np.float32)
         for raw in sensor[1:]:  # a running sum: a stack of the sample would hold it all twice
@@ -209,8 +234,10 @@ def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, worke
     tone = tone_map_from_histogram(histogram, gamma=config.gamma) if deep and histogram.any() else replace(
         IDENTITY_8BIT, gamma=config.gamma)
     balance = config.white_balance or (grey_world(channel_sums) if channel_sums.any() else (1.0, 1.0, 1.0))
+    notes = [] if scale is None else [f"float samples mapped to 16 bits from {scale[0]:.6g} to {scale[1]:.6g} "
+                                      "for the whole sequence; NaN, infinity and fill values are shown black"]
     return replace(plan, tone=tone, white_balance=balance, bits_used=bits_used(histogram),
-                   balance_all_colour=config.white_balance is not None)
+                   balance_all_colour=config.white_balance is not None, notes=notes)
 
 
 def _dark_subtracted(frames: list[np.ndarray], dark: np.ndarray | None) -> list[np.ndarray]:

@@ -4,6 +4,10 @@ Per-frame stretching would flicker and erase real brightness changes, so the bla
 come from percentiles of a sample of frames spread over the sequence. Per-frame gains (deflicker)
 and per-channel gains (white balance) are folded into the same lookup table, so a frame is mapped
 in one pass whatever is applied.
+
+Floating-point frames (calibrated science products) first become 16-bit counts by one linear scale
+for the whole sequence, found from the same sample (`float_range`); NaN, infinity and fill values
+are missing data (descent.sources.images.missing_mask) and become 0, which every tone curve shows black.
 """
 
 from __future__ import annotations
@@ -13,8 +17,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from descent.sources.images import FLOAT_FILL_ABOVE, missing_mask
+
 BLACK_PERCENTILE = 0.1
 WHITE_PERCENTILE = 99.9
+# The float values mapped to 16 bits: a little beyond the sample's extreme percentiles, so that an
+# outlier or a fill value (-3.4e38) does not squeeze the scene into a few counts, and so that frames
+# brighter than the sample (or lifted by a deflicker gain) keep some headroom.
+FLOAT_RANGE_PERCENTILES = (0.01, 99.99)
+FLOAT_RANGE_MARGIN = 0.25  # of the percentile span, each side (never beyond the sample's finite extremes)
+FLOAT_DEFAULT_RANGE = (0.0, 1.0)  # float frames with no finite sample: the usual convention for float images
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +91,35 @@ def local_contrast(pixels: np.ndarray) -> np.ndarray:
     lab = cv2.cvtColor(pixels, cv2.COLOR_BGR2LAB)
     lab[:, :, 0] = clahe.apply(np.ascontiguousarray(lab[:, :, 0]))
     return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+
+
+def float_range(samples: list[np.ndarray]) -> tuple[float, float] | None:
+    """The float values that map to 0 and 65535 for the whole sequence, from a sample of its float frames.
+
+    None when the sample holds no floating-point frame. Missing data (NaN, infinity, fill values) is left out.
+    """
+    floats = [s.reshape(-1)[::7] for s in samples if s.dtype.kind == "f"]
+    if not floats:
+        return None
+    values = np.concatenate(floats)
+    with np.errstate(invalid="ignore"):
+        values = values[np.abs(values) <= FLOAT_FILL_ABOVE]
+    if not values.size:
+        return FLOAT_DEFAULT_RANGE
+    low, high = (float(v) for v in np.percentile(values, FLOAT_RANGE_PERCENTILES))
+    margin = FLOAT_RANGE_MARGIN * (high - low)
+    low, high = max(float(values.min()), low - margin), min(float(values.max()), high + margin)
+    if high <= low:  # a constant scene: put it mid-scale
+        return low - 0.5, low + 0.5
+    return low, high
+
+
+def float_to_counts(pixels: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Float samples as 16-bit counts by the sequence's linear scale; a pixel missing in any channel is 0."""
+    low, high = value_range
+    missing = missing_mask(pixels)  # one channel missing is the pixel missing: black, not a colour cast
+    values = np.clip(pixels.astype(np.float32), np.float32(low), np.float32(high))  # first: no overflow below
+    scaled = (values - np.float32(low)) * np.float32(65535.0 / (high - low))
+    if missing is not None:
+        scaled[missing] = 0.0  # NaN among them: never cast
+    return np.rint(scaled).astype(np.uint16)

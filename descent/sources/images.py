@@ -25,6 +25,8 @@ _TIFF_SIGNATURES = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic and BigTI
 # refused before a decoder allocates for it.
 MAX_SIDE_PX = 30_000
 MAX_PIXELS = 500_000_000
+# Float frames: NaN, infinity and the special values of ISIS and PDS products (-3.4e38 ...) are missing data.
+FLOAT_FILL_ABOVE = 1e30
 
 # PNG colour types: channels after alpha is dropped, and the bit depths each allows.
 _PNG_TYPES = {0: (1, (1, 2, 4, 8, 16)), 2: (3, (8, 16)), 3: (3, (1, 2, 4, 8)), 4: (1, (8, 16)), 6: (3, (8, 16))}
@@ -261,12 +263,19 @@ def _as_header_says(pixels: np.ndarray, header: _Header) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def missing_pixels(pixels: np.ndarray) -> int:
-    """Pixels with a NaN or infinite sample (in any channel): missing data, shown black. 0 for integers."""
+def missing_mask(pixels: np.ndarray) -> np.ndarray | None:
+    """H x W: where a float frame has no data (NaN, infinity or a fill value in any channel); None for integers."""
     if pixels.dtype.kind != "f":
-        return 0
-    bad = ~np.isfinite(pixels)
-    return int(np.count_nonzero(bad if bad.ndim == 2 else bad.any(axis=2)))
+        return None
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(pixels) <= FLOAT_FILL_ABOVE)  # NaN compares false: missing as well
+    return bad if bad.ndim == 2 else bad.any(axis=2)
+
+
+def missing_pixels(pixels: np.ndarray) -> int:
+    """How many pixels of a frame are missing data (see missing_mask), shown black. 0 for integer frames."""
+    mask = missing_mask(pixels)
+    return 0 if mask is None else int(np.count_nonzero(mask))
 
 
 def _check_complete(path: Path, data: bytes) -> None:
