@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench approve clean help
+.PHONY: install test test-fast lint demo bench approve clean help
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install descent with its test tools
 
-test: $(STAMP)  ## run the test suite
+test: $(STAMP)  ## run the whole test suite (what CI runs, with lint)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)  ## the suite without the slow end-to-end runs: feedback in about a minute
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check descent tests scripts
@@ -40,4 +43,4 @@ approve:  ## accept the HUD images the tests rendered (tests/golden/*.received.p
 	@for f in tests/golden/*.received.png; do [ -e "$$f" ] || continue; mv "$$f" "$${f%.received.png}.png"; echo "approved $${f%.received.png}.png"; done
 
 clean:  ## remove the virtual environment, demo output and caches
-	rm -rf $(VENV) $(DEMO_DIR) landing.mp4 .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(DEMO_DIR) landing.mp4 .pytest_cache .mypy_cache .ruff_cache *.egg-info build dist

@@ -626,37 +626,10 @@ def _choose_time(table: Table, options: TelemetryOptions, path: Path) -> tuple[i
         given = _READINGS["countdown"] if options.time_format == "countdown" else \
             _strftime_reading(options.time_format)
     if options.time_column is not None:
-        index = _find(table.header, options.time_column, "--time-column", path)
-        reading = given or table.time_reading if table.time_column == table.header[index] else given
-        reading = reading or _reading_for(_cells(table, index), table.header[index], table.decimal_comma)
-        if reading is None:
-            raise DescentError(f"{path}: --time-column {options.time_column!r}: its cells are no times I know "
-                               f"(e.g. {_excerpt(_cells(table, index)[0]) if _cells(table, index) else 'empty'!r}); "
-                               "give --time-format (a strftime format like %y%m%d%H%M%S.%f)")
-        return index, reading, "--time-column"
+        return _given_time_column(table, options.time_column, given, path)
     if table.time_column is not None:
         return table.header.index(table.time_column), given or _time_reading(table), "the format's time"
-    candidates = []  # (rank, index, reading, reason)
-    for index, name in enumerate(table.header):
-        cells = _cells(table, index)
-        reading = _reading_check(given, cells, table.decimal_comma) if given else \
-            _reading_for(cells, name, table.decimal_comma)
-        if reading is None or _split_unit(name)[1] is not None or _altitude_rank(_fold(name)) is not None:
-            continue
-        named = _time_name(name)
-        values = [v for v in (reading.parse(c, table.decimal_comma) for c in cells) if v is not None]
-        if named == "countdown" and reading.kind == "countdown" and not _rises(values):
-            reading, values = _READINGS["seconds"], [-v for v in values]  # a t-minus written -100 ... 0
-        if not _rises(values):
-            continue
-        if named:
-            how = "named like a count-down and its values fall steadily" if reading.kind == "countdown" else \
-                "named like a time and its values rise"
-            candidates.append(((CLOCK_RANK[reading.kind], 0), index, reading, how))
-        elif reading.kind == "utc" and reading is not _READINGS["epoch s"]:
-            candidates.append(((0, 1), index, reading, "its values are dated times"))
-        elif (_fold(name) not in INDEX_NAMES and reading.kind == "elapsed") or given:
-            candidates.append(((9, 2), index, reading, "no column is named as a time; its values rise steadily"))
+    candidates = [c for index in range(len(table.header)) if (c := _time_candidate(table, index, given))]
     if not candidates:
         raise UsageError(f"{path}: no time column found among {_columns_text(table.header)}; name it with "
                          "--time-column (and --time-format if its times are unusual)")
@@ -666,6 +639,46 @@ def _choose_time(table: Table, options: TelemetryOptions, path: Path) -> tuple[i
     if others:
         reason += f"; preferred to {', '.join(others[:3])}: {PREFERENCE}"
     return index, reading, reason
+
+
+def _given_time_column(table: Table, column: str, given: TimeReading | None,
+                       path: Path) -> tuple[int, TimeReading, str]:
+    """The time column named by --time-column, read with --time-format or as its cells say."""
+    index = _find(table.header, column, "--time-column", path)
+    reading = given or table.time_reading if table.time_column == table.header[index] else given
+    cells = _cells(table, index)
+    reading = reading or _reading_for(cells, table.header[index], table.decimal_comma)
+    if reading is None:
+        raise DescentError(f"{path}: --time-column {column!r}: its cells are no times I know "
+                           f"(e.g. {_excerpt(cells[0]) if cells else 'empty'!r}); "
+                           "give --time-format (a strftime format like %y%m%d%H%M%S.%f)")
+    return index, reading, "--time-column"
+
+
+def _time_candidate(table: Table, index: int,
+                    given: TimeReading | None) -> tuple[tuple[int, int], int, TimeReading, str] | None:
+    """Column `index` as a clock: (rank, index, how it is read, why), or None when it is not one."""
+    name = table.header[index]
+    cells = _cells(table, index)
+    reading = _reading_check(given, cells, table.decimal_comma) if given else \
+        _reading_for(cells, name, table.decimal_comma)
+    if reading is None or _split_unit(name)[1] is not None or _altitude_rank(_fold(name)) is not None:
+        return None
+    named = _time_name(name)
+    values = [v for v in (reading.parse(c, table.decimal_comma) for c in cells) if v is not None]
+    if named == "countdown" and reading.kind == "countdown" and not _rises(values):
+        reading, values = _READINGS["seconds"], [-v for v in values]  # a t-minus written -100 ... 0
+    if not _rises(values):
+        return None
+    if named:
+        how = "named like a count-down and its values fall steadily" if reading.kind == "countdown" else \
+            "named like a time and its values rise"
+        return (CLOCK_RANK[reading.kind], 0), index, reading, how
+    if reading.kind == "utc" and reading is not _READINGS["epoch s"]:
+        return (0, 1), index, reading, "its values are dated times"
+    if (_fold(name) not in INDEX_NAMES and reading.kind == "elapsed") or given:
+        return (9, 2), index, reading, "no column is named as a time; its values rise steadily"
+    return None
 
 
 def _reading_check(reading: TimeReading, cells: list[str], decimal_comma: bool) -> TimeReading | None:

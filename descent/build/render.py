@@ -11,9 +11,11 @@ import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
+from descent.altitude import AltitudeTrack
 from descent.build.config import BuildConfig
 from descent.build.measure import Measurements
 from descent.build.plan import BuildPlan
@@ -98,6 +100,18 @@ def schedule(frames: Iterable[Frame], repeats: np.ndarray, *, hold: bool) -> Ite
         yield previous, held + int(repeats[previous.index + 1 :].sum())
 
 
+def _write_data_track(config: BuildConfig, plan: BuildPlan, track: AltitudeTrack, hud: Hud,
+                      shown: list[ShownFrame]) -> Path | None:
+    """The values drawn on each output frame: as subtitles for the video (returned) and as the values CSV."""
+    fps = config.timing.fps
+    if config.telemetry_out is not None:
+        write_csv(config.telemetry_out, shown, track, fps=fps)
+    if plan.subtitles is None:
+        return None
+    write_srt(plan.subtitles, shown, track, [hud.caption(s.index) for s in shown], fps=fps)
+    return plan.subtitles
+
+
 def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record: Summary, *, take: Read) -> Output:
     """Pass 2: every shown frame developed, placed and encoded; the side outputs written. Returns the video made.
 
@@ -139,14 +153,8 @@ def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record:
             writer.write(frame.pixels, count)
             if overlay_writer is not None and hud is not None:
                 overlay_writer.write(hud.draw_alone(frame.index, width=width, height=height), count)
-        track = measured.track
-        if track is not None and hud is not None:
-            if plan.subtitles is not None:
-                write_srt(plan.subtitles, shown_frames, track, [hud.caption(s.index) for s in shown_frames],
-                          fps=timing.fps)
-                writer.subtitles = plan.subtitles
-            if config.telemetry_out is not None:
-                write_csv(config.telemetry_out, shown_frames, track, fps=timing.fps)
+        if measured.track is not None and hud is not None:
+            writer.subtitles = _write_data_track(config, plan, measured.track, hud, shown_frames)
     codec = CODECS[config.encode.codec]
     return Output(
         path=str(config.output), frames=writer.frames_written, duration_s=writer.frames_written / timing.fps,

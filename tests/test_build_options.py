@@ -1,0 +1,100 @@
+"""Options of `descent build` that change the picture, each checked on the decoded video against a build without it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from conftest import decode_video, probe_video, run_cli
+
+from descent.encode import find_ffmpeg
+
+PLAIN = ["--stabilise", "off", "--deflicker", "off", "--defects", "off", "-q"]
+
+
+def _decode_rgb(path: Path, *, width: int, height: int) -> np.ndarray:
+    raw = subprocess.run([find_ffmpeg(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24",
+                          "pipe:"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3).astype(np.float64)
+
+
+def test_keep_duplicates_keeps_them(make_descent, tmp_path: Path) -> None:
+    folder, truth = make_descent(duplicates=3)
+    dropped = run_cli("build", folder, "-o", tmp_path / "d.mp4", "--json", *PLAIN)
+    kept = run_cli("build", folder, "-o", tmp_path / "k.mp4", "--json", "--keep-duplicates", *PLAIN)
+    assert dropped.returncode == 0 and kept.returncode == 0, dropped.stderr + kept.stderr
+    frames = len(truth["frames"])
+    assert json.loads(dropped.stdout)["output"]["frames"] == frames - 3
+    summary = json.loads(kept.stdout)
+    assert summary["output"]["frames"] == frames and len(summary["duplicates"]) == 3  # found, and kept
+    assert len(decode_video(tmp_path / "k.mp4", width=128, height=128)) == frames
+
+
+def test_white_balance_and_demosaic_options_reach_the_picture(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent(bayer="RGGB")
+    videos = {}
+    for name, extra in {"auto": [], "red": ["--wb", "2,1,1"], "vng": ["--demosaic", "vng"],
+                        "bilinear": ["--demosaic", "bilinear"]}.items():
+        result = run_cli("build", folder, "-o", tmp_path / f"{name}.mp4", *extra, *PLAIN)
+        assert result.returncode == 0, result.stderr
+        videos[name] = _decode_rgb(tmp_path / f"{name}.mp4", width=128, height=128)
+    red_to_green = {k: v[..., 0].mean() / v[..., 1].mean() for k, v in videos.items()}
+    # Grey world balances the sequence: red and green alike. --wb 2,1,1 doubles red's gain over that.
+    assert red_to_green["auto"] == pytest.approx(1.0, abs=0.12)
+    assert red_to_green["red"] > 1.4 * red_to_green["auto"]
+    for method in ("vng", "bilinear"):
+        difference = np.abs(videos[method] - videos["auto"]).mean()
+        assert 0.05 < difference < 12, method  # the same picture, demosaiced another way
+
+
+def test_devignette_evens_out_the_corners(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent(vignetting=0.4, frames=48)
+    ratios = {}
+    for name, extra in {"plain": [], "devignette": ["--devignette"]}.items():
+        result = run_cli("build", folder, "-o", tmp_path / f"{name}.mp4", *extra, *PLAIN)
+        assert result.returncode == 0, result.stderr
+        video = decode_video(tmp_path / f"{name}.mp4", width=128, height=128).astype(np.float64).mean(axis=0)
+        corners = np.mean([video[:20, :20], video[:20, -20:], video[-20:, :20], video[-20:, -20:]])
+        ratios[name] = corners / video[44:84, 44:84].mean()
+    assert ratios["plain"] < 0.8  # the falloff is there in the frames
+    assert abs(1 - ratios["devignette"]) < 0.5 * abs(1 - ratios["plain"])
+
+
+def test_deflicker_without_stabilisation_corrects_the_flicker(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent(flicker=0.08, seed=11)
+    jumps = {}
+    for mode in ("on", "off"):
+        result = run_cli("build", folder, "-o", tmp_path / f"{mode}.mp4", "--stabilise", "off", "--deflicker", mode,
+                         "-q")
+        assert result.returncode == 0, result.stderr
+        video = decode_video(tmp_path / f"{mode}.mp4", width=128, height=128).astype(np.float64)
+        brightness = np.log(video.mean(axis=(1, 2)))
+        jumps[mode] = float(np.std(np.diff(brightness, 2)))  # frame-to-frame flicker, not the slow change
+    assert jumps["on"] < 0.35 * jumps["off"]
+
+
+def test_webm_carries_webvtt_subtitles(make_descent, tmp_path: Path) -> None:
+    folder, _ = make_descent()
+    out = tmp_path / "v.webm"
+    result = run_cli("build", folder, "-o", out, "--codec", "av1", "--preset", "ultrafast",
+                     "--telemetry", folder / "telemetry.csv", *PLAIN)
+    assert result.returncode == 0, result.stderr
+    info = probe_video(out)
+    assert info["codec"] == "av1" and "Subtitle: webvtt" in info["text"]
+
+
+def test_an_unexpected_error_is_one_line_and_exit_70(capsys: pytest.CaptureFixture[str]) -> None:
+    from descent.cli import _run
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    with pytest.raises(typer.Exit) as stopped:
+        _run(False, True, broken)
+    assert stopped.value.exit_code == 70
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["descent: error: unexpected RuntimeError: a bug (run again with --debug for details)"]
