@@ -76,6 +76,7 @@ def test_build_orders_by_capture_time_and_drops_duplicates(make_descent, tmp_pat
     assert sum(f["status"] == "duplicate" for f in report["frames"]) == 2
 
 
+@pytest.mark.slow
 def test_realtime_follows_capture_times_and_holds_gaps(make_descent, tmp_path: Path) -> None:
     folder, truth = make_descent(drop_every=9)
     out = tmp_path / "rt.mp4"
@@ -179,6 +180,7 @@ def test_glob_and_recursive_inputs(make_descent, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["frames_used"] == 24
 
 
+@pytest.mark.slow
 def test_same_video_whatever_the_number_of_workers(make_descent, tmp_path: Path) -> None:
     folder, _ = make_descent(drop_every=9, duplicates=2)
     videos = []
@@ -189,6 +191,7 @@ def test_same_video_whatever_the_number_of_workers(make_descent, tmp_path: Path)
     assert np.array_equal(videos[0], videos[1])
 
 
+@pytest.mark.slow
 def test_ten_thousand_frames(tmp_path: Path) -> None:
     # Memory must not depend on the number of frames; here we check that 10,000 work at all.
     frames = tmp_path / "many"
@@ -311,6 +314,7 @@ def test_ffmpeg_failing(make_descent, tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_no_video(make_descent, tmp_path: Path) -> None:
     folder, _ = make_descent(frames=400, size_px=256)
     out = tmp_path / "v.mp4"
@@ -345,6 +349,7 @@ def test_help_lists_every_command() -> None:
     assert "build" in result.stdout and "inspect" in result.stdout
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_no_video(make_descent, tmp_path: Path) -> None:
     folder, _ = make_descent(frames=400, size_px=256)
     out = tmp_path / "v.mp4"

@@ -13,6 +13,8 @@ from conftest import decode_video, probe_video, run_cli
 
 from descent.encode import find_ffmpeg
 
+pytestmark = pytest.mark.slow  # every test here builds a video or two
+
 PLAIN = ["--stabilise", "off", "--deflicker", "off", "--defects", "off", "-q"]
 
 

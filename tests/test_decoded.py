@@ -80,6 +80,7 @@ def test_a_memory_backed_temporary_directory_is_not_used(make_descent, monkeypat
     assert open_store(None, _infos(folder)) is None
 
 
+@pytest.mark.slow
 def test_a_build_decodes_each_frame_once(make_descent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder, _ = make_descent(drop_every=9, duplicates=2)
     decodes: list[Path] = []
@@ -98,6 +99,7 @@ def test_a_build_decodes_each_frame_once(make_descent, tmp_path: Path, monkeypat
     assert list(scratch.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_scratch_off_gives_the_same_video(make_descent, tmp_path: Path) -> None:
     folder, _ = make_descent()
     scratch = tmp_path / "scratch"

@@ -6,7 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import run_cli
+
+pytestmark = pytest.mark.slow  # builds a video
 
 TOP = {"images_found", "frames_used", "skipped_files", "time_source", "start", "end", "span_s", "rate_fps",
        "coarse_clock", "gaps", "out_of_place", "duplicates", "unreadable", "not_shown", "sizes", "bit_depths",

@@ -193,6 +193,7 @@ def test_dust_frames_are_bridged_not_jumped(make_descent) -> None:
     assert steps[-8:].max() < 3 * np.median(steps[:40]) + 0.01  # no jump through the dust
 
 
+@pytest.mark.slow
 def test_same_motion_whatever_the_number_of_workers(make_descent) -> None:
     folder, truth = make_descent(frames=40, size_px=256, seed=9)
     infos = _infos(folder, _ordered_truth(folder, truth))
@@ -257,6 +258,7 @@ def test_lock_holds_the_landing_site(make_descent) -> None:
     assert rms < 1.0, offsets
 
 
+@pytest.mark.slow
 def test_build_is_steadier_than_the_raw_frames(make_descent, tmp_path: Path) -> None:
     folder, _ = make_descent(frames=80, size_px=256, jitter_px=2.0, occluder=True, dust_frames=6, seed=12)
     jitter = {}
@@ -273,6 +275,7 @@ def test_build_is_steadier_than_the_raw_frames(make_descent, tmp_path: Path) -> 
     assert jitter["lock"] < jitter["off"] / 5, jitter
 
 
+@pytest.mark.slow
 def test_motion_file_is_saved_then_reused(make_descent, tmp_path: Path) -> None:
     folder, _ = make_descent()
     motion = tmp_path / "motion.json"
@@ -286,6 +289,7 @@ def test_motion_file_is_saved_then_reused(make_descent, tmp_path: Path) -> None:
     assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_user_mask(make_descent, tmp_path: Path) -> None:
     folder, _ = make_descent()
     free = run_cli("build", folder, "-o", tmp_path / "f.mp4", "--json", "-q")
@@ -302,6 +306,7 @@ def test_user_mask(make_descent, tmp_path: Path) -> None:
     assert bad.returncode == 1 and "cannot read the mask" in bad.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("border", ["black", "blur", "replicate"])
 def test_borders_keep_the_whole_picture(make_descent, tmp_path: Path, border: str) -> None:
     folder, _ = make_descent()
@@ -341,6 +346,7 @@ TILTING = {"frames": 80, "size_px": 384, "start_altitude_m": 1500, "end_altitude
            "tilt_deg": 0.7, "seed": 23}
 
 
+@pytest.mark.slow
 def test_a_tilting_camera_is_measured_with_perspective(make_descent) -> None:
     """Over flat ground a tilting camera's motion is a homography: pairs are measured with one
     (not bridged for missing the similarity), and a camera that does not tilt never gets one."""
@@ -357,6 +363,7 @@ def test_a_tilting_camera_is_measured_with_perspective(make_descent) -> None:
     assert all(m.homography is None for m in level)
 
 
+@pytest.mark.slow
 def test_keystone_shake_is_taken_out(make_descent, tmp_path: Path) -> None:
     """The same build with each pair's homography, and with only its similarity: the perspective
     correction takes out most of the keystone shake and leaves the steadiness of the rest."""
