@@ -99,7 +99,7 @@ def test_every_png_colour_type_reads_as_probed(tmp_path: Path, colour_type: int,
     assert (info.width, info.height) == (13, 9)
     assert pixels.flags.c_contiguous and pixels.shape[:2] == (9, 13)
     assert pixels.ndim == (2 if info.channels == 1 else 3) and pixels.dtype.itemsize * 8 == info.bit_depth
-    if colour_type == 3:
+    if palette is not None:
         expected = palette[samples[:, :, 0]][:, :, ::-1]  # palette entries are RGB; frames are BGR
     else:
         colour = samples[:, :, :3] if colour_type in (2, 6) else samples[:, :, 0]
@@ -114,9 +114,9 @@ def test_tiff_bmp_jpeg_variants_read_as_probed(tmp_path: Path) -> None:
     colour = np.dstack([grey, grey[::-1], 255 - grey])
     files: dict[str, Path] = {}
 
-    def pil(name: str, image: Image.Image, **options: object) -> None:
+    def pil(name: str, image: Image.Image, compression: str | None = None) -> None:
         files[name] = tmp_path / name
-        image.save(files[name], **options)
+        image.save(files[name], **({"compression": compression} if compression else {}))
 
     def ocv(name: str, array: np.ndarray) -> None:
         files[name] = tmp_path / name
@@ -333,8 +333,10 @@ def test_a_giant_header_among_good_frames_is_skipped_in_build_and_inspect(tmp_pa
     giant = write_png(tmp_path / "frames" / "frame_002b.png", np.zeros((1, 1), np.uint8), colour_type=0, depth=8,
                       size=(100_000, 100_000))
     giant_tiff = write_tiff_header(tmp_path / "frames" / "frame_003b.tif", width=100_000, height=100_000)
-    for command in (["inspect", tmp_path / "frames", "--json"],
-                    ["build", tmp_path / "frames", "-o", tmp_path / "v.mp4", "--stabilise", "off", "--json"]):
+    commands: list[list[str | Path]] = [
+        ["inspect", tmp_path / "frames", "--json"],
+        ["build", tmp_path / "frames", "-o", tmp_path / "v.mp4", "--stabilise", "off", "--json"]]
+    for command in commands:
         start = time.perf_counter()
         result = run_cli(*command)
         assert result.returncode == 0, result.stderr

@@ -190,19 +190,9 @@ def assign_times(frames: list[FrameInfo], options: TimeOptions) -> TimedFrames:
         times, utc, counters = _times_from(source, frames, options)
         missing = [f for f, t in zip(frames, times, strict=True) if t is None]
         if not missing:
-            if source is TimeSource.MTIME:
-                present = [t for t in times if t is not None]  # all of them: none is missing
-                refusal = None if forced else _mtime_refusal(frames, present, counters)
-                if refusal is not None:
-                    message, loud = refusal
-                    (warnings if loud else notes).append(message)
-                    if loud:
-                        log.warning("%s", message)
-                    break
-                notes.append(
-                    "capture times are file modification times, which are often the time of a copy: "
-                    "check the order, or give --times or --name-pattern"
-                )
+            if source is TimeSource.MTIME and not _mtimes_usable(frames, times, counters, forced=bool(forced),
+                                                                 notes=notes, warnings=warnings):
+                break
             timed = [replace(f, time_s=t, stamped_time_s=t, counter=c)
                      for f, t, c in zip(frames, times, _each(counters, len(frames)), strict=True)]
             return TimedFrames(timed, source, utc, notes, warnings)
@@ -222,6 +212,23 @@ def assign_times(frames: list[FrameInfo], options: TimeOptions) -> TimedFrames:
                  + (" (the counter in their names)" if counters else ""))
     timed = [replace(f, counter=c) for f, c in zip(frames, _each(counters, len(frames)), strict=True)]
     return TimedFrames(timed, TimeSource.NONE, False, notes, warnings)
+
+
+def _mtimes_usable(frames: list[FrameInfo], times: list[float | None], counters: list[int] | None, *,
+                   forced: bool, notes: list[str], warnings: list[str]) -> bool:
+    """Whether modification times may order the frames; why not goes to the notes, or is warned."""
+    refusal = None if forced else _mtime_refusal(frames, [t for t in times if t is not None], counters)
+    if refusal is None:
+        notes.append("capture times are file modification times, which are often the time of a copy: "
+                     "check the order, or give --times or --name-pattern")
+        return True
+    message, loud = refusal
+    if loud:
+        log.warning("%s", message)
+        warnings.append(message)
+    else:
+        notes.append(message)
+    return False
 
 
 def _mtime_refusal(frames: list[FrameInfo], times: list[float],
