@@ -86,6 +86,10 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _interrupt(signum: int, frame: object) -> NoReturn:
+    # Once is enough: a second signal during the clean-up must not cut the clean-up short.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -99,8 +103,11 @@ def _run(debug: bool, quiet: bool, action: Callable[[], None]) -> None:
     logger.propagate = False
     from descent.errors import DescentError
 
-    # A polite kill (SIGTERM from CI or a job scheduler) unwinds like Ctrl-C, so nothing is left behind.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # A polite kill (SIGTERM from CI or a job scheduler) and a closed terminal (SIGHUP) unwind like
+    # Ctrl-C, so nothing is left behind: no partial output, no scratch folder.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _interrupt)
     try:
         return action()
     except DescentError as error:
@@ -108,7 +115,7 @@ def _run(debug: bool, quiet: bool, action: Callable[[], None]) -> None:
             raise
         _fail(str(error), error.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted; no video was written", 130)
+        _fail("interrupted; nothing was written", 130)
     except Exception as error:
         if debug:
             raise
@@ -307,7 +314,7 @@ def build(
         config = BuildConfig(
             source=_source_config(inputs, recursive, times, name_pattern, time_source, strict),
             output=output,
-            timing=TimingConfig(fps=fps, realtime=realtime or speed is not None, speed=speed or 1.0,
+            timing=TimingConfig(fps=fps, realtime=realtime or speed is not None, speed=1.0 if speed is None else speed,
                                 keep_duplicates=keep_duplicates),
             size=SizeConfig(size=parse_size(size) if size else None, scale=scale),
             normalise=NormaliseConfig(
@@ -403,4 +410,29 @@ def _root(
 
 
 def main() -> None:
-    app()
+    """The command, with click's own usage errors (a missing argument, a bad choice) in descent's one-line form."""
+    try:
+        code = app(standalone_mode=False)
+    except KeyboardInterrupt:
+        _fail_now("interrupted; nothing was written", 130)
+    except Exception as error:  # click's UsageError family, wherever this typer keeps click
+        if not _is_usage_error(error):
+            raise
+        context = getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError":
+            typer.echo(error.format_message())  # type: ignore[attr-defined]
+            sys.exit(0)
+        where = f" (see '{context.command_path} --help')" if context is not None else ""
+        _fail_now(f"{error.format_message()}{where}", 2)  # type: ignore[attr-defined]
+    if type(code).__name__ == "Abort":
+        _fail_now("interrupted; nothing was written", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(error: BaseException) -> bool:
+    return any(cls.__name__ == "UsageError" for cls in type(error).__mro__) and hasattr(error, "format_message")
+
+
+def _fail_now(message: str, code: int) -> NoReturn:
+    typer.echo(f"descent: error: {message}", err=True)
+    sys.exit(code)

@@ -11,8 +11,10 @@ import collections
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +22,7 @@ from types import TracebackType
 import numpy as np
 
 from descent.errors import EncodeError, UsageError
+from descent.outputs import check_writable, partial_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,34 @@ class EncodeConfig:
     ffmpeg: str | None = None  # path to an ffmpeg executable; None: find one
 
 
+ENCODER_TIMEOUT_S = 120.0  # far longer than any preset takes for a frame, even veryslow at 8K
+
+# x264 and x265 take crf 0-51, SVT-AV1 0-63; ProRes has no crf.
+CRF_RANGES = {"h264": (0, 51), "h265": (0, 51), "av1": (0, 63)}
+MAX_SIDE_PX = 16384  # the largest frame x264, x265 and SVT-AV1 accept
+
+
+def check_encode(config: EncodeConfig) -> None:
+    """Refuse a crf or preset the codec does not take, before any work is done."""
+    if config.codec not in CODECS:
+        raise UsageError(f"--codec {config.codec}: choose one of {', '.join(CODECS)}")
+    if config.crf is not None:
+        if config.codec not in CRF_RANGES:
+            raise UsageError(f"--crf {config.crf}: {config.codec} has no crf; leave it out")
+        low, high = CRF_RANGES[config.codec]
+        if not low <= config.crf <= high:
+            raise UsageError(f"--crf {config.crf}: {config.codec} takes {low} (best) to {high}")
+    if config.preset not in SVT_AV1_PRESETS:
+        raise UsageError(f"--preset {config.preset!r}: choose one of {', '.join(SVT_AV1_PRESETS)}")
+
+
+def check_frame_size(width: int, height: int) -> None:
+    """Refuse an output size no encoder here takes, before any work is done."""
+    if width > MAX_SIDE_PX or height > MAX_SIDE_PX:
+        raise UsageError(f"output size {width}x{height}: the encoders take at most {MAX_SIDE_PX} pixels a side; "
+                         "give a smaller --size or --scale")
+
+
 def find_ffmpeg(explicit: str | None = None) -> str:
     """--ffmpeg, else $DESCENT_FFMPEG, else the one imageio-ffmpeg ships, else ffmpeg on PATH."""
     for candidate, origin in ((explicit, "--ffmpeg"), (os.environ.get("DESCENT_FFMPEG"), "DESCENT_FFMPEG")):
@@ -73,20 +104,16 @@ def find_ffmpeg(explicit: str | None = None) -> str:
     return found
 
 
-def check_output(output: Path, codec: str, *, overwrite: bool) -> None:
-    """Refuse an output path that cannot be written before any work is done."""
+def check_output(output: Path, codec: str, *, overwrite: bool, option: str = "-o") -> None:
+    """Refuse a video path that cannot be written, or whose container cannot hold the codec, before any work."""
     if codec not in CODECS:
         raise UsageError(f"--codec {codec}: choose one of {', '.join(CODECS)}")
-    suffix = output.suffix.lower()
-    if suffix not in CODECS[codec].containers:
-        raise UsageError(f"{output}: {codec} goes in {' or '.join(CODECS[codec].containers)}; change the extension")
-    folder = output.parent
-    if not folder.is_dir():
-        raise UsageError(f"{output}: the folder {folder} does not exist; create it first")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"{output}: the folder {folder} is not writable")
-    if output.exists() and not overwrite:
-        raise UsageError(f"{output} exists; add --overwrite to replace it")
+    if output.is_dir():
+        raise UsageError(f"{option} {output}: is a folder; give a file name inside it, like {output / 'landing.mp4'}")
+    if output.suffix.lower() not in CODECS[codec].containers:
+        raise UsageError(f"{option} {output}: {codec} goes in {' or '.join(CODECS[codec].containers)}; "
+                         "change the extension")
+    check_writable(output, option, overwrite=overwrite)
 
 
 def ffmpeg_args(*, ffmpeg: str, width: int, height: int, colour: bool, fps: float, output: Path,
@@ -159,16 +186,26 @@ def _muxer(output: Path) -> str:
     return {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}[output.suffix.lower()]
 
 
+def encoder_timeout_s() -> float:
+    """How long ffmpeg may go without taking a frame before it is taken for hung ($DESCENT_ENCODER_TIMEOUT_S)."""
+    try:
+        value = float(os.environ.get("DESCENT_ENCODER_TIMEOUT_S", ENCODER_TIMEOUT_S))
+    except ValueError:
+        return ENCODER_TIMEOUT_S
+    return value if value > 0 else ENCODER_TIMEOUT_S
+
+
 class VideoWriter:
     """Frames in, a finished video at `output` out; on any failure, nothing at `output`.
 
-    ffmpeg writes to a hidden temporary file beside the target, renamed into place on success.
+    ffmpeg writes to a hidden temporary file beside the target (named for this run alone), renamed
+    into place on success. A watchdog ends an ffmpeg that stops taking frames.
     """
 
     def __init__(self, output: Path, *, width: int, height: int, colour: bool, fps: float,
                  config: EncodeConfig, alpha: bool = False) -> None:
         self.output = output
-        self.partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+        self.partial = partial_name(output)
         self.frame_shape: tuple[int, ...] = (height, width, 4) if alpha else (
             (height, width, 3) if colour else (height, width))
         self.frames_written = 0
@@ -178,6 +215,10 @@ class VideoWriter:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
         self._process: subprocess.Popen[bytes] | None = None
         self._drain: threading.Thread | None = None
+        self._timeout_s = encoder_timeout_s()
+        self._writing_since: float | None = None  # when the write under way began (the watchdog reads it)
+        self._stalled = False
+        self._closed = threading.Event()
 
     def __enter__(self) -> VideoWriter:
         try:
@@ -189,12 +230,30 @@ class VideoWriter:
             raise EncodeError(f"{self.args[0]}: cannot start ffmpeg ({exc.strerror or exc})") from None
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
         self._drain.start()
+        threading.Thread(target=self._watch, daemon=True).start()
         return self
 
     def _drain_stderr(self) -> None:
         assert self._process is not None and self._process.stderr is not None
         for line in self._process.stderr:
             self._stderr_tail.append(line.decode("utf-8", "replace").rstrip())
+
+    def _watch(self) -> None:
+        """End ffmpeg when one write has waited longer than the timeout: the blocked write then fails."""
+        while not self._closed.wait(0.25):
+            since = self._writing_since
+            if since is not None and time.monotonic() - since > self._timeout_s:
+                self._stalled = True
+                self._kill()
+                return
+
+    def _kill(self) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)  # ffmpeg and anything it started
+            with contextlib.suppress(OSError):
+                process.kill()
 
     def write(self, pixels: np.ndarray, repeat: int = 1) -> None:
         """Send one frame `repeat` times."""
@@ -204,22 +263,31 @@ class VideoWriter:
         data = np.ascontiguousarray(pixels).data
         try:
             for _ in range(repeat):
+                self._writing_since = time.monotonic()
                 self._process.stdin.write(data)
+                self._writing_since = None
         except (BrokenPipeError, OSError):
+            self._writing_since = None
             self._process.wait()
-            raise EncodeError(self._failure("ffmpeg stopped reading frames")) from None
+            what = (f"ffmpeg took no frame for {self._timeout_s:g} s and was stopped" if self._stalled
+                    else "ffmpeg stopped reading frames")
+            raise EncodeError(self._failure(what)) from None
         self.frames_written += repeat
 
     def _add_subtitles(self, subtitles: Path) -> None:
-        muxed = self.partial.with_name(f".{self.output.stem}.muxing{self.output.suffix}")
+        muxed = partial_name(self.output, "muxing")
         args = subtitle_mux_args(ffmpeg=self.args[0], video=self.partial, subtitles=subtitles, output=muxed)
-        done = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if done.returncode != 0:
+        try:
+            done = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                  timeout=max(self._timeout_s, 60.0))
+            if done.returncode != 0:
+                tail = " | ".join(line for line in done.stderr.splitlines()[-5:] if line.strip())
+                raise EncodeError(f"ffmpeg could not add the subtitle track (exit code {done.returncode}): {tail}")
+            os.replace(muxed, self.partial)
+        except subprocess.TimeoutExpired:
+            raise EncodeError("ffmpeg hung while adding the subtitle track; try --no-subtitles") from None
+        finally:
             muxed.unlink(missing_ok=True)
-            self.partial.unlink(missing_ok=True)
-            tail = " | ".join(line for line in done.stderr.splitlines()[-5:] if line.strip())
-            raise EncodeError(f"ffmpeg could not add the subtitle track (exit code {done.returncode}): {tail}")
-        os.replace(muxed, self.partial)
 
     def _failure(self, what: str) -> str:
         if self._drain is not None:
@@ -231,23 +299,37 @@ class VideoWriter:
                  tb: TracebackType | None) -> None:
         process = self._process
         assert process is not None and process.stdin is not None
-        if exc_type is not None:
-            process.kill()  # our side failed (or Ctrl-C): the video is abandoned
+        try:
+            self._finish(process, failed=exc_type is not None)
+        finally:
+            self.partial.unlink(missing_ok=True)  # renamed away on success; anything left is half a video
+
+    def _finish(self, process: subprocess.Popen[bytes], *, failed: bool) -> None:
+        assert process.stdin is not None
+        if failed:
+            self._kill()  # our side failed (or Ctrl-C): the video is abandoned
         with contextlib.suppress(OSError):  # ffmpeg already gone; its exit code tells why
             process.stdin.close()
-        process.wait()
-        if self._drain is not None:
-            self._drain.join(timeout=5)
-        if process.stderr is not None:
-            process.stderr.close()
-        if exc_type is None and process.returncode == 0 and self.frames_written > 0:
-            if self.subtitles is not None:
-                self._add_subtitles(self.subtitles)
-            os.replace(self.partial, self.output)
-            return
-        self.partial.unlink(missing_ok=True)
-        if exc_type is not None:
+        try:
+            process.wait(timeout=None if failed else max(self._timeout_s, 60.0))
+        except subprocess.TimeoutExpired:
+            self._kill()
+            process.wait()
+            raise EncodeError(self._failure("ffmpeg did not finish the video and was stopped")) from None
+        finally:
+            self._closed.set()
+            if self._drain is not None:
+                self._drain.join(timeout=5)
+            if process.stderr is not None:
+                process.stderr.close()
+        if failed:
             return
         if self.frames_written == 0:
             raise EncodeError("no frame could be encoded: every frame was unreadable or dropped")
-        raise EncodeError(self._failure("ffmpeg failed"))
+        if process.returncode != 0:
+            raise EncodeError(self._failure("ffmpeg failed"))
+        if not self.partial.is_file() or self.partial.stat().st_size == 0:
+            raise EncodeError(self._failure("ffmpeg exited without writing the video"))
+        if self.subtitles is not None:
+            self._add_subtitles(self.subtitles)
+        os.replace(self.partial, self.output)

@@ -97,7 +97,7 @@ class FrameInfo:
     width: int
     height: int
     channels: int  # 1 grey, 3 colour
-    bit_depth: int  # bits per sample in the file: 8 or 16
+    bit_depth: int  # 8 or 16 (unsigned), or 32: read as float32 (float samples, 32-bit and wider integers)
     time_s: float | None = None  # capture time, Unix seconds (or clock seconds), refined if coarse
     stamped_time_s: float | None = None  # the time as the source gave it, before refinement
     counter: int | None = None  # a frame counter found in the name, when there is one
@@ -115,8 +115,9 @@ class Frame:
 
     index: int  # position in capture order
     info: FrameInfo
-    pixels: np.ndarray  # H x W (grey) or H x W x 3 (BGR); uint8 or uint16 until normalised
+    pixels: np.ndarray  # H x W (grey) or H x W x 3 (BGR); uint8, uint16 or float32 until normalised
     digest: bytes = b""  # hash of the decoded pixels, for duplicate detection
+    missing_px: int = 0  # pixels with no data (NaN, infinity, fill values in float frames): shown black
 
 
 # A frame's pixels: descent.sources.images.read_pixels, or a decoded store's read and take.

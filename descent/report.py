@@ -89,6 +89,7 @@ class NormalisationReport:
     tone: ToneRecord
     defects: int
     vignetting: list[float] | None
+    float_range: list[float] | None = None  # float frames: the values mapped to black and to white
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,8 @@ class Summary:
     deflicker: DeflickerReport | None = None
     altitude: AltitudeReport | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what was said as a warning about the sequence
+    missing_pixels: int = 0  # pixels of float frames with no data (NaN, infinity, fill): shown black
     output: Output | None = None
 
     @classmethod
@@ -180,6 +183,7 @@ class Summary:
             out_of_place=[str(frames[i].path) for i in sequence.out_of_place],
             unreadable=list(unreadable),
             notes=list(sequence.notes),
+            warnings=list(sequence.warnings),
         )
 
     # --- what the phases record about single frames ---
@@ -187,6 +191,14 @@ class Summary:
     def mark(self, index: int, status: FrameStatus, note: str | None = None) -> None:
         record = self.frames[index]
         record.status, record.note = status, note
+
+    def count_missing(self, index: int, pixels: int) -> None:
+        self.missing_pixels += pixels
+        self.frames[index].note = f"{pixels} pixels missing (NaN, infinity or fill): shown black"
+
+    @property
+    def frames_with_missing_pixels(self) -> int:
+        return sum(1 for f in self.frames if f.note is not None and "pixels missing" in f.note)
 
     def place(self, index: int, *, output_first: int, output_count: int) -> None:
         record = self.frames[index]
@@ -244,6 +256,8 @@ class Summary:
             "colour_frames": self.colour_frames,
             "products": self.products,
             "notes": self.notes,
+            "warnings": self.warnings,
+            "missing_pixels": self.missing_pixels,
             "stabilisation": _plain(self.stabilisation),
             "normalisation": _plain(self.normalisation),
             "deflicker": _plain(self.deflicker),
@@ -263,6 +277,10 @@ class Summary:
 
     def lines(self) -> list[str]:
         """The summary as people read it."""
+        return self._sequence_lines() + self._result_lines()
+
+    def _sequence_lines(self) -> list[str]:
+        """What was found: frames, times, rate, sizes, depth, gaps, duplicates, frames out of place."""
         t = self.times
         utc = self.times_are_utc
         out = [f"frames      {self.count(FrameStatus.USED)} used of {self.images_found} images"
@@ -293,7 +311,14 @@ class Summary:
         out += _listing("out of place", [Path(x).name for x in self.out_of_place])
         if self.unreadable:
             out += _listing("unreadable", [f"{x.file}: {x.reason}" for x in self.unreadable])
-        out += _normalisation_lines(self.normalisation)
+        if self.missing_pixels:
+            out.append(f"missing     {self.missing_pixels} pixels in {self.frames_with_missing_pixels} frames "
+                       "(NaN, infinity or fill values): shown black")
+        return out
+
+    def _result_lines(self) -> list[str]:
+        """What was done: normalisation, deflicker, altitude, stabilisation, notes, the video."""
+        out = _normalisation_lines(self.normalisation)
         if self.deflicker:
             d = self.deflicker
             out.append(f"deflicker   {100 * d.rms_correction:.1f}% RMS exposure correction "

@@ -221,8 +221,6 @@ def test_out_of_place_through_the_cli_warns_and_strict_stops(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="the build passes its SourceConfig.strict to order_frames(..., strict=...) "
-                          "(issue 14: wiring left to the build package)", strict=True)
 def test_strict_stops_on_frames_out_of_place(tmp_path: Path) -> None:
     _write_frames(tmp_path / "frames", 12)
     for k in range(12):

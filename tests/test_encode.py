@@ -130,7 +130,7 @@ def test_check_output(tmp_path: Path) -> None:
 def test_unwritable_folder(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    with pytest.raises(UsageError, match="not writable"):
+    with pytest.raises(UsageError, match="cannot write in"):
         check_output(locked / "v.mp4", "h264", overwrite=False)
 
 

@@ -351,8 +351,6 @@ def test_a_giant_header_among_good_frames_is_skipped_in_build_and_inspect(tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="the build counts missing pixels once it calls sources.images.missing_pixels "
-                          "(issue 14: wiring left to the build package)", strict=True)
 def test_missing_float_pixels_are_reported(tmp_path: Path) -> None:
     _frames(tmp_path / "frames", "float32", count=3)
     result = run_cli("build", tmp_path / "frames", "-o", tmp_path / "v.mp4", "--stabilise", "off", "--json", "-q",

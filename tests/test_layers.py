@@ -12,7 +12,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "descent"
 # all of its modules.
 LAYERS: list[set[str]] = [
     {"descent.errors", "descent.options"},
-    {"descent.frames", "descent.clock", "descent.allocator", "descent.parallel", "descent.smoothing"},
+    {"descent.frames", "descent.clock", "descent.allocator", "descent.parallel", "descent.smoothing",
+     "descent.outputs"},
     {"descent.sources", "descent.normalise", "descent.order", "descent.telemetry"},
     {"descent.stabilise", "descent.altitude"},
     {"descent.overlay", "descent.datatrack", "descent.encode"},

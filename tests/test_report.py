@@ -13,14 +13,14 @@ pytestmark = pytest.mark.slow  # builds a video
 
 TOP = {"images_found", "frames_used", "skipped_files", "time_source", "start", "end", "span_s", "rate_fps",
        "coarse_clock", "gaps", "out_of_place", "duplicates", "unreadable", "not_shown", "sizes", "bit_depths",
-       "bits_used", "colour_frames", "products", "notes", "stabilisation", "normalisation", "deflicker", "altitude",
-       "output"}
+       "bits_used", "colour_frames", "products", "notes", "warnings", "missing_pixels", "stabilisation",
+       "normalisation", "deflicker", "altitude", "output"}
 SECTIONS = {
     "rate_fps": {"median", "min", "max"},
     "stabilisation": {"mode", "zoom", "bridged_pairs", "perspective_pairs", "frames_with_fill", "static_fraction",
                       "motion_reused"},
     "normalisation": {"bits_used", "bayer", "bayer_source", "bayer_evidence", "white_balance_rgb", "tone", "defects",
-                      "vignetting"},
+                      "vignetting", "float_range"},
     "deflicker": {"largest_correction", "rms_correction", "steps_kept", "unmeasured_pairs"},
     "altitude": {"source", "frames_with_altitude", "frames_estimated", "touchdown_s", "highest_m", "lowest_m"},
     "output": {"path", "frames", "duration_s", "fps", "width", "height", "codec", "encoder", "crf", "preset",

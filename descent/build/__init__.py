@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 
 from descent.allocator import keep_freed_memory
-from descent.build.config import BuildConfig, RunConfig, SourceConfig, check_config
+from descent.build.config import BuildConfig, RunConfig, SourceConfig, check_config, check_outputs_are_not_frames
 from descent.build.measure import (
     Measurements,
     altitude_report,
@@ -22,6 +22,7 @@ from descent.build.plan import BuildPlan, plan_build
 from descent.build.render import drop_duplicates, read_frames, render
 from descent.build.scan import Scan, load_telemetry, scan
 from descent.normalise import NormaliseConfig, plan_normalisation
+from descent.outputs import OutputLock, StagedOutputs
 from descent.report import FrameStatus, Summary
 from descent.sources.decoded import open_store
 from descent.sources.images import read_pixels
@@ -33,14 +34,15 @@ def build(config: BuildConfig) -> Summary:
     """Make the video. Returns what was found and done; raises DescentError on bad input."""
     check_config(config)
     keep_freed_memory()
-    telemetry = load_telemetry(config.altitude)
-    scanned = scan(config.source, config.run)
-    plan = plan_build(config, scanned, telemetry)
-    summary = _summary_of(scanned)
-    for index, count in enumerate(plan.repeats):
-        if count == 0:
-            summary.mark(index, FrameStatus.NOT_SHOWN)
-    with contextlib.ExitStack() as stack:
+    with OutputLock(config.output), StagedOutputs() as staged, contextlib.ExitStack() as stack:
+        telemetry = load_telemetry(config.altitude)
+        scanned = scan(config.source, config.run)
+        check_outputs_are_not_frames(config, [f.path for f in scanned.sequence.frames])
+        plan = plan_build(config, scanned, telemetry)
+        summary = _summary_of(scanned)
+        for index, count in enumerate(plan.repeats):
+            if count == 0:
+                summary.mark(index, FrameStatus.NOT_SHOWN)
         # Pass 1 keeps what it decodes for pass 2 when the plan says so (descent.sources.decoded).
         store = open_store(config.run.scratch, [plan.frames[i] for i in plan.shown]) if plan.decode_once else None
         if store is not None:
@@ -48,14 +50,16 @@ def build(config: BuildConfig) -> Summary:
         read, take = (store.read, store.take) if store is not None else (read_pixels, read_pixels)
         measured = measure(config, plan, telemetry, read=read)
         summary.normalisation = normalisation_report(measured.normalisation)
+        summary.notes += measured.normalisation.notes
         if measured.stabilisation is not None:
             summary.stabilisation = stabilisation_report(measured.stabilisation, config.stabilise.mode.value)
         if measured.track is not None:
             summary.altitude = altitude_report(measured.track)
         summary.deflicker = measured.deflicker
-        summary.output = render(config, plan, measured, summary, take=take)
-    if config.report_path is not None:
-        config.report_path.write_text(summary.to_json(with_frames=True))
+        summary.output = render(config, plan, measured, summary, take=take, staged=staged)
+        if config.report_path is not None:
+            staged.stage(config.report_path).write_text(summary.to_json(with_frames=True))
+        staged.commit()
     return summary
 
 
@@ -69,16 +73,20 @@ def inspect(source: SourceConfig, run: RunConfig | None = None,
     infos = scanned.sequence.frames
     frames = read_frames(enumerate(infos), total=len(infos), strict=source.strict, workers=run.worker_count,
                          show_progress=run.progress, record=summary, desc="reading")
-    highest = 0
+    highest, floats = 0, False
     for frame in drop_duplicates(frames, summary, keep=False):
-        highest = max(highest, int(frame.pixels.max()))
-    summary.bits_used = max(1, highest.bit_length())
+        if frame.pixels.dtype.kind == "f":  # float frames have no bits; their range is in the normalisation
+            floats = True
+        else:
+            highest = max(highest, int(frame.pixels.max()))
+    normalisation = plan_normalisation(infos, normalise_config or NormaliseConfig(), workers=run.worker_count,
+                                       read=read_pixels)
+    summary.bits_used = normalisation.bits_used if floats else max(1, highest.bit_length())
     labelled = [f.label.sample_bits for f in infos if f.label and f.label.sample_bits]
     if labelled and max(labelled) < summary.bits_used:
         summary.bits_used = max(labelled)  # the label's SAMPLE_BIT_MASK says what the camera can produce
-    normalisation = plan_normalisation(infos, normalise_config or NormaliseConfig(), workers=run.worker_count,
-                                       read=read_pixels)
     summary.normalisation = normalisation_report(normalisation)
+    summary.notes += normalisation.notes
     return summary
 
 

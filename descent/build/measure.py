@@ -16,6 +16,8 @@ from descent.altitude import AltitudeTrack, track_for_frames
 from descent.build.config import BuildConfig
 from descent.build.plan import BuildPlan
 from descent.build.progress import progress
+from descent.clock import format_time
+from descent.errors import DescentError
 from descent.frames import FrameInfo, Read
 from descent.normalise import NormalisePlan, plan_normalisation
 from descent.normalise.deflicker import aligned_log_ratio, deflicker_gains
@@ -77,6 +79,10 @@ def measure(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None, *
         times = np.array([f.time_s for f in infos], np.float64)
         track = track_for_frames(telemetry, plan.anchors, times, frames_utc=plan.times_are_utc,
                                  scale_chain=camera[:, 0] if camera is not None else None)
+        if telemetry is not None and not track.known.any():
+            raise DescentError(f"{telemetry.path}: the telemetry covers none of the frames (its times "
+                               f"{_span(telemetry.times_s, telemetry.is_utc)}, the frames' "
+                               f"{_span(times, plan.times_are_utc)}); check --time-offset or the log")
     sites = None
     if plan.mark_site and motions is not None and camera is not None:
         sites = site_positions(infos, motions, camera, stabilisation.path if stabilisation else None,
@@ -130,6 +136,7 @@ def normalisation_report(normalisation: NormalisePlan) -> NormalisationReport:
         tone=ToneRecord(tone.black, tone.white, tone.gamma),
         defects=len(normalisation.defects),
         vignetting=None if normalisation.vignetting is None else [round(k, 4) for k in normalisation.vignetting],
+        float_range=None if normalisation.float_range is None else [float(v) for v in normalisation.float_range],
     )
 
 
@@ -147,3 +154,7 @@ def altitude_report(track: AltitudeTrack) -> AltitudeReport:
                           frames_estimated=int((track.estimated & known).sum()), touchdown_s=track.touchdown_s,
                           highest_m=float(np.nanmax(track.altitude_m)) if known.any() else None,
                           lowest_m=float(np.nanmin(track.altitude_m)) if known.any() else None)
+
+
+def _span(times: np.ndarray, utc: bool) -> str:
+    return f"{format_time(float(times[0]), utc=utc)} to {format_time(float(times[-1]), utc=utc)}"

@@ -16,12 +16,13 @@ import numpy as np
 from descent.altitude import SPARSE_INTERVAL_S, parse_altitude_at
 from descent.build.config import BuildConfig
 from descent.build.scan import Scan
-from descent.encode import SUBTITLE_CODECS
+from descent.encode import SUBTITLE_CODECS, check_frame_size
 from descent.errors import UsageError
 from descent.frames import FrameInfo
 from descent.normalise.size import common_size, output_size
 from descent.options import StabiliseMode
 from descent.order import plan_repeats
+from descent.outputs import partial_name
 from descent.telemetry import Telemetry
 
 log = logging.getLogger("descent")
@@ -94,7 +95,7 @@ def plan_build(config: BuildConfig, scanned: Scan, telemetry: Telemetry | None) 
     times = [f.time_s for f in infos if f.time_s is not None] if sequence.has_times else None
     anchors = [parse_altitude_at(text, first_time_s=float(times[0]), times_utc=sequence.times_are_utc)
                for text in config.altitude.altitude_at] if times else []
-    width, height = output_size(common_size(infos), config.size)
+    width, height = _output_size(config, infos)
     if len({f.size for f in infos}) > 1:
         log.warning("frames come in %d sizes; each is fitted into %dx%d", len({f.size for f in infos}), width, height)
     interval = sequence.median_interval_s
@@ -118,9 +119,41 @@ def plan_build(config: BuildConfig, scanned: Scan, telemetry: Telemetry | None) 
     )
 
 
+def _output_size(config: BuildConfig, infos: list[FrameInfo]) -> tuple[int, int]:
+    """The encoded size, refused when no encoder takes it or the frames in flight would not fit in memory."""
+    common = common_size(infos)
+    width, height = output_size(common, config.size)
+    wanted, how = common, "the frames' size"
+    if config.size.size is not None:
+        wanted, how = config.size.size, "--size"
+    elif config.size.scale is not None:
+        wanted, how = (round(common[0] * config.size.scale), round(common[1] * config.size.scale)), "--scale"
+    if (width, height) != wanted:
+        log.warning("%s %dx%d: the video is %dx%d (4:2:0 video needs an even width and height)", how, *wanted,
+                    width, height)
+    check_frame_size(width, height)
+    # Decoding, developing and warping keep a few frames per worker in flight, at up to 16 bits a sample.
+    in_flight_bytes = (4 * config.run.worker_count + 8) * width * height * 3 * 2
+    available = _available_memory_bytes()
+    if available is not None and in_flight_bytes > available:
+        raise UsageError(f"output size {width}x{height}: the frames in flight need about {in_flight_bytes / 1e9:.0f} "
+                         f"GB, more than the {available / 1e9:.0f} GB free; give a smaller --size or --scale")
+    return width, height
+
+
+def _available_memory_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def _subtitle_path(config: BuildConfig) -> Path | None:
     """The hidden file the subtitle track is staged in, when the video carries one."""
     output = config.output
     if not (config.altitude.wanted and config.subtitles and output.suffix.lower() in SUBTITLE_CODECS):
         return None
-    return output.with_name(f".{output.stem}.telemetry.srt")
+    return partial_name(output.with_suffix(".srt"), "telemetry")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,15 +24,18 @@ from descent.build.progress import progress
 from descent.build.scan import skip_or_stop
 from descent.datatrack import ShownFrame, write_csv, write_srt
 from descent.encode import CODECS, VideoWriter
-from descent.errors import FrameReadError
+from descent.errors import DescentError, FrameReadError
 from descent.frames import Frame, FrameInfo, Read
 from descent.normalise import develop_frame
 from descent.normalise.size import fit_frame
+from descent.outputs import StagedOutputs
 from descent.overlay import Hud
 from descent.parallel import ordered_map
 from descent.report import Duplicate, FrameStatus, Output, Summary
-from descent.sources.images import read_pixels
+from descent.sources.images import missing_pixels, read_pixels
 from descent.stabilise.warp import warp_frame
+
+log = logging.getLogger("descent")
 
 
 def _read_frame(item: tuple[int, FrameInfo], read: Read) -> Frame | tuple[int, FrameReadError]:
@@ -44,7 +48,7 @@ def _read_frame(item: tuple[int, FrameInfo], read: Read) -> Frame | tuple[int, F
     # has to tell, not an attacker's collision.
     digest = hashlib.sha1(pixels.data, usedforsecurity=False)
     digest.update(repr((pixels.shape, pixels.dtype.str)).encode())
-    return Frame(index=index, info=info, pixels=pixels, digest=digest.digest())
+    return Frame(index=index, info=info, pixels=pixels, digest=digest.digest(), missing_px=missing_pixels(pixels))
 
 
 def read_frames(items: Iterable[tuple[int, FrameInfo]], *, total: int, strict: bool, workers: int, show_progress: bool,
@@ -57,7 +61,12 @@ def read_frames(items: Iterable[tuple[int, FrameInfo]], *, total: int, strict: b
             record.unreadable.append(skip_or_stop(error, strict=strict))
             record.mark(index, FrameStatus.UNREADABLE, error.reason)
             continue
+        if result.missing_px:
+            record.count_missing(result.index, result.missing_px)
         yield result
+    if record.missing_pixels:
+        log.warning("%d pixels in %d frames are missing data (NaN, infinity or fill values): shown black",
+                    record.missing_pixels, record.frames_with_missing_pixels)
 
 
 def drop_duplicates(frames: Iterable[Frame], record: Summary, *, keep: bool) -> Iterator[Frame]:
@@ -101,21 +110,31 @@ def schedule(frames: Iterable[Frame], repeats: np.ndarray, *, hold: bool) -> Ite
 
 
 def _write_data_track(config: BuildConfig, plan: BuildPlan, track: AltitudeTrack, hud: Hud,
-                      shown: list[ShownFrame]) -> Path | None:
+                      shown: list[ShownFrame], staged: StagedOutputs) -> Path | None:
     """The values drawn on each output frame: as subtitles for the video (returned) and as the values CSV."""
     fps = config.timing.fps
     if config.telemetry_out is not None:
-        write_csv(config.telemetry_out, shown, track, fps=fps)
+        write_csv(staged.stage(config.telemetry_out), shown, track, fps=fps)
     if plan.subtitles is None:
         return None
     write_srt(plan.subtitles, shown, track, [hud.caption(s.index) for s in shown], fps=fps)
     return plan.subtitles
 
 
-def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record: Summary, *, take: Read) -> Output:
-    """Pass 2: every shown frame developed, placed and encoded; the side outputs written. Returns the video made.
+def _refuse_a_constant_sequence(record: Summary, *, written: int, keep: bool) -> None:
+    """Every frame the same picture (a lens cap, a frozen feed) makes a one-frame video: an error, not a surprise."""
+    duplicates = record.count(FrameStatus.DUPLICATE)
+    if written == 1 and duplicates > 0 and not keep:
+        raise DescentError(f"all {duplicates + 1} frames have the same pixels (a lens cap or a frozen feed?): there is "
+                           "nothing to make a video of; add --keep-duplicates to build it anyway")
 
-    `take` decodes a frame for the last time (through the decoded store, which then forgets it).
+
+def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record: Summary, *, take: Read,
+           staged: StagedOutputs) -> Output:
+    """Pass 2: every shown frame developed, placed and encoded; the side outputs staged. Returns the video made.
+
+    `take` decodes a frame for the last time (through the decoded store, which then forgets it). The
+    side outputs go to `staged`, put in place by the caller once everything has succeeded.
     """
     width, height, timing = plan.width, plan.height, config.timing
     hud = Hud(config.hud, width=width, height=height, track=measured.track, sites=measured.sites) if (
@@ -154,7 +173,8 @@ def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record:
             if overlay_writer is not None and hud is not None:
                 overlay_writer.write(hud.draw_alone(frame.index, width=width, height=height), count)
         if measured.track is not None and hud is not None:
-            writer.subtitles = _write_data_track(config, plan, measured.track, hud, shown_frames)
+            writer.subtitles = _write_data_track(config, plan, measured.track, hud, shown_frames, staged)
+        _refuse_a_constant_sequence(record, written=len(shown_frames), keep=timing.keep_duplicates)
     codec = CODECS[config.encode.codec]
     return Output(
         path=str(config.output), frames=writer.frames_written, duration_s=writer.frames_written / timing.fps,

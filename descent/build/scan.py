@@ -62,7 +62,7 @@ def scan(source: SourceConfig, run: RunConfig) -> Scan:
     if not infos:
         first = f" (first: {unreadable[0].file}: {unreadable[0].reason})" if unreadable else ""
         raise DescentError(f"{', '.join(source.inputs)}: none of the {len(found.images)} images could be read{first}")
-    sequence = order_frames(assign_times(infos, source.times))
+    sequence = order_frames(assign_times(infos, source.times), strict=source.strict)
     for note in sequence.notes:
         log.info("%s", note)
     return Scan(sequence, len(found.images), len(found.skipped), unreadable)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from descent.frames import FrameInfo
+from descent.outputs import process_alive
 from descent.sources.images import read_pixels
 
 log = logging.getLogger("descent")
@@ -167,22 +168,12 @@ def remove_orphans(place: Path) -> None:
         return
     for directory in place.glob(f"{DIRECTORY_PREFIX}*-*"):
         pid_text = directory.name[len(DIRECTORY_PREFIX):].split("-", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        if not pid_text.isdigit() or process_alive(int(pid_text)):
             continue
         size = sum(f.stat().st_size for f in directory.glob("*.raw") if f.is_file())
         shutil.rmtree(directory, ignore_errors=True)
         if not directory.exists():
             log.info("%s: removed %.0f MB of decoded frames left by a build that was stopped", directory, size / 1e6)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's
-    return True
 
 
 def memory_backed(place: Path) -> bool:

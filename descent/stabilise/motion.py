@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from descent.errors import DescentError
+from descent.outputs import write_text_atomically
 from descent.stabilise.similarity import (
     Similarity,
     is_affine,
@@ -358,7 +359,7 @@ def save_motion(path: Path, motions: list[FrameMotion], *, analysis_width: int) 
         "analysis_width_px": analysis_width,
         "frames": [asdict(m) for m in motions],
     }
-    path.write_text(json.dumps(document, indent=1) + "\n")
+    write_text_atomically(path, json.dumps(document, indent=1) + "\n")
 
 
 def load_motion(path: Path, files: list[str]) -> list[FrameMotion]:
@@ -367,9 +368,14 @@ def load_motion(path: Path, files: list[str]) -> list[FrameMotion]:
         document = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise DescentError(f"{path}: cannot read the motion file ({exc}); delete it to measure again") from None
-    if document.get("format") != MOTION_FORMAT or document.get("version") != MOTION_VERSION:
-        raise DescentError(f"{path}: not a descent motion file (version {MOTION_VERSION})")
-    motions = [FrameMotion(**entry) for entry in document["frames"]]
+    if not isinstance(document, dict) or document.get("format") != MOTION_FORMAT or \
+            document.get("version") != MOTION_VERSION:
+        raise DescentError(f"{path}: not a descent motion file (version {MOTION_VERSION}); delete it to measure "
+                           "again, or give another --motion path")
+    try:
+        motions = [FrameMotion(**entry) for entry in document["frames"]]
+    except (KeyError, TypeError) as exc:
+        raise DescentError(f"{path}: a damaged motion file ({exc}); delete it to measure again") from None
     if [m.file for m in motions] != files:
         raise DescentError(f"{path}: made for other frames ({len(motions)} listed, {len(files)} here); "
                            "delete it or give another --motion path")
