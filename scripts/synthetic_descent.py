@@ -45,7 +45,9 @@ class DescentSpec:
     yaw_rate_deg_s: float = 2.0
     jitter_px: float = 1.5  # attitude oscillation, in pixels at the frame
     tilt_deg: float = 0.0  # attitude oscillation as a real tilt of the camera (perspective), amplitude in degrees
-    flicker: float = 0.0  # standard deviation of the per-frame exposure gain
+    flicker: float = 0.0  # standard deviation of the per-frame exposure gain (the amplitude of the other models)
+    flicker_model: str = "noise"  # noise | hunting | walk | bursts: see flicker_log_gains
+    hunting_period_frames: float = 7.0  # the period of the "hunting" model's swings
     bits: int = 8  # 8, 10, 12 or 16: sample depth written (10 and 12 in 16-bit files)
     drop_every: int = 0  # drop one frame in every N (0: none), as transmission losses
     duplicates: int = 0  # frames written twice under another name
@@ -260,6 +262,9 @@ def flight(spec: DescentSpec) -> list[dict[str, float]]:
     jitter_y = spec.jitter_px * (np.sin(2 * math.pi * 0.9 * t + phase[1]) + 0.5 * rng.standard_normal(n))
     yaw = math.radians(spec.yaw_rate_deg_s) * t + math.radians(0.3) * np.sin(2 * math.pi * 0.7 * t + phase[2])
     gain = 1 + spec.flicker * rng.standard_normal(n)
+    if spec.flicker_model != "noise":
+        gain = np.exp(flicker_log_gains(spec.flicker_model, n, spec.flicker, np.random.default_rng(spec.seed + 3),
+                                        period_frames=spec.hunting_period_frames))
     tilt = math.radians(spec.tilt_deg)
     tilt_x = tilt * (np.sin(2 * math.pi * 1.1 * t + phase[3]) + 0.3 * rng.standard_normal(n))
     tilt_y = tilt * (np.sin(2 * math.pi * 0.8 * t + phase[0]) + 0.3 * rng.standard_normal(n))
@@ -270,6 +275,38 @@ def flight(spec: DescentSpec) -> list[dict[str, float]]:
          "tilt_x_rad": float(tilt_x[i]), "tilt_y_rad": float(tilt_y[i])}
         for i in range(n)
     ]
+
+
+FLICKER_MODELS = ("noise", "hunting", "walk", "bursts")
+
+
+def flicker_log_gains(model: str, n: int, amplitude: float, rng: np.random.Generator, *,
+                      period_frames: float = 7.0) -> np.ndarray:
+    """log exposure gain per frame of a flicker model.
+
+    noise    independent per frame, standard deviation `amplitude`
+    hunting  auto-exposure hunting: swings up and down with a period of `period_frames` (10% jitter),
+             each half swing with its own amplitude, 0.3 to 1 times `amplitude`
+    walk     a random walk: steps of standard deviation `amplitude` frame to frame
+    bursts   one frame in 30 on average, brighter by log(1 + amplitude)
+    """
+    if model == "noise":
+        return amplitude * rng.standard_normal(n)
+    if model == "hunting":
+        frames = np.arange(n, dtype=np.float64)
+        out = np.zeros(n)
+        start, sign = -rng.uniform(0, period_frames / 2), rng.choice([-1.0, 1.0])
+        while start < n:
+            length = period_frames / 2 * rng.uniform(0.9, 1.1)
+            inside = (frames >= start) & (frames < start + length)
+            out[inside] = sign * amplitude * rng.uniform(0.3, 1.0) * np.sin(np.pi * (frames[inside] - start) / length)
+            start, sign = start + length, -sign
+        return out
+    if model == "walk":
+        return np.cumsum(amplitude * rng.standard_normal(n))
+    if model == "bursts":
+        return np.where(rng.random(n) < 1 / 30, np.log1p(amplitude), 0.0)
+    raise ValueError(f"unknown flicker model {model!r}; known: {', '.join(FLICKER_MODELS)}")
 
 
 # --- files ---------------------------------------------------------------------------------------
@@ -428,7 +465,10 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
         (out_dir / copy_name).write_bytes((out_dir / original.file).read_bytes())
         truth.append(FrameTruth(**{**asdict(original), "file": copy_name, "duplicate_of": original.file}))
     _write_telemetry(out_dir / "telemetry.csv", states)
-    summary = {"spec": asdict(spec), "frames": [asdict(t) for t in truth],
+    described = asdict(spec)
+    if spec.flicker_model == "noise":  # the spec as it was before the other models, byte for byte
+        del described["flicker_model"], described["hunting_period_frames"]
+    summary = {"spec": described, "frames": [asdict(t) for t in truth],
                "defects": [{"y": y, "x": x, "hot": hot} for y, x, hot in defects]}
     (out_dir / "truth.json").write_text(json.dumps(summary, indent=1))
     return truth
@@ -454,6 +494,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=defaults.size_px, help="frame width and height")
     parser.add_argument("--bits", type=int, default=defaults.bits, choices=(8, 10, 12, 16))
     parser.add_argument("--flicker", type=float, default=defaults.flicker)
+    parser.add_argument("--flicker-model", default=defaults.flicker_model, choices=FLICKER_MODELS)
+    parser.add_argument("--hunting-period", type=float, default=defaults.hunting_period_frames,
+                        help="frames per swing of the hunting model")
     parser.add_argument("--drop-every", type=int, default=defaults.drop_every)
     parser.add_argument("--duplicates", type=int, default=defaults.duplicates)
     parser.add_argument("--coarse-clock", action="store_true")
@@ -469,6 +512,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     args = parser.parse_args()
     spec = DescentSpec(frames=args.frames, size_px=args.size, bits=args.bits, flicker=args.flicker,
+                       flicker_model=args.flicker_model, hunting_period_frames=args.hunting_period,
                        drop_every=args.drop_every, duplicates=args.duplicates,
                        coarse_clock=args.coarse_clock, name_style=args.name_style,
                        image_format=args.format, occluder=args.occluder, dust_frames=args.dust_frames,

@@ -1,30 +1,51 @@
 """Deflicker: a gain per frame so that exposure follows a smooth curve, real changes kept.
 
+What is flicker is decided by how the video plays: an exposure swing faster than about a second of
+the VIDEO flickers on screen, whatever the capture rate (auto-exposure hunting over 7 frames at
+2.5 frames/s is 2.8 s of capture time, and a 4 Hz flicker when each frame is shown once at 30 fps).
+`flicker_period_frames` turns the playback (each frame's time in the video) into that period.
+
 1. Measure. For each pair of consecutive frames, the ratio of their brightness on the ground they
    share: the current frame aligned onto the previous one by the stabiliser's motion (or as it is,
-   when not stabilising), away from masked lander parts, clipped and dark pixels, as the median of
-   per-pixel log ratios. Ground that comes into view darker (a crater floor) is not shared, so it
-   does not count as flicker.
-2. Chain. The ratios add up to each frame's exposure (log) relative to the first frame.
-3. Smooth, keeping steps. Steps (an exposure change that lasts) are found where the median of the
-   chain over a few frames after a point differs from the median before it by far more than the
-   flicker; between steps a Whittaker smoother (no lag, no bias at the ends) gives the smooth
-   exposure. The window is centred, so nothing ramps before a step, which ffmpeg's look-ahead
-   deflicker does.
-4. Correct. Each frame's gain is the smooth exposure over its own.
+   when not stabilising), away from masked lander parts, clipped and dark pixels. Ground that comes
+   into view darker (a crater floor) is not shared, so it does not count as flicker.
+2. Chain. The ratios add up to each frame's exposure (log) relative to the first frame. An
+   unmeasured pair (None) is a break: the exposure change across it is unknown, and is estimated
+   in step 4 like a step's.
+3. Find steps: exposure changes that last. A step stands out from the flicker at some scale (one
+   frame for a clean cut, many frames under heavy noise: each scale is judged against the spread of
+   the same statistic over the whole sequence, so hunting, noise and random walks set their own
+   bar); it still holds a flicker period later (a swing that comes back within a flicker period is
+   no step); two levels tell it better than a straight line (a drift, the slow darkening of dust,
+   is not a step).
+   Where the flicker blurs which frame it starts on, the later one is taken: a step shown a frame
+   late is not seen, a step shown early is the ramp before it that a look-ahead filter makes.
+4. Smooth across the steps. One Whittaker curve (no lag, no bias at the ends), whose response is
+   one half at twice the flicker period, plus a free offset at each step and break, all fitted at
+   once by least squares; robust weights (Huber) so that a burst of one frame does not pull the
+   curve. The curve does not restart at a step, so the frames next to a step are smoothed as well
+   as any others, and nothing moves before it.
+5. Correct. Each frame's gain is the smooth exposure (with its steps) over its own.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 from descent.smoothing import smoothness_for, whittaker
 
-STEP_SIGMAS = 5.0  # a step must stand out from the flicker by this many standard errors
-MIN_STEP = 0.05  # ... and change the exposure by 5% at least: smaller ones are smoothed like flicker
+FLICKER_VIDEO_S = 1.0  # exposure swings faster than this much of the video are flicker
+SMOOTH_PER_FLICKER = 2.0  # the smooth exposure's response is one half at this many flicker periods
+STEP_SIGMAS = 5.0  # a step stands out from the spread of its statistic over the sequence by this much
+MIN_STEP = 0.05  # ... and changes the exposure by 5% at least: smaller ones are smoothed like flicker
+LASTING = 0.5  # a flicker period on, at least this share of a step is still there
+HUBER_K = 2.5  # residuals beyond this many robust standard deviations weigh less in the smooth curve
+ROBUST_PASSES = 3
+MIN_SPREAD = 1e-3  # below 0.1% nothing is visible: robust scales are not taken smaller
 MIN_SHARED_PIXELS = 500
 MEDIAN_SAMPLE = 4096  # ratios the trim's centre and spread are taken from
 RATIO_PIXELS = 16384  # pixels a pair's aligned brightness ratio is taken over
@@ -97,98 +118,219 @@ def aligned_log_ratio(before: np.ndarray, after: np.ndarray, to_after: np.ndarra
     return brightness_log_ratio(sampled, aligned, valid)
 
 
-def exposure_chain(log_ratios: list[float | None]) -> np.ndarray:
+def flicker_period_frames(video_times_s: Sequence[float], *, capture_times_s: Sequence[float] | None = None,
+                          period_s: float | None = None) -> float:
+    """The flicker period in frames: exposure swings faster than this are flicker.
+
+    `video_times_s` is each captured frame's time in the output video (frame i shown at
+    sum(repeats[:i]) / fps; a frame not shown takes the time of the next one). A swing faster than
+    FLICKER_VIDEO_S of video is flicker. `period_s`, in capture seconds and with `capture_times_s`,
+    widens it: changes faster than either are flicker. The rates are medians, so a sequence whose
+    rate varies gets one period, the one of its typical frame.
+    """
+    video_step = _median_step(video_times_s)
+    frames = FLICKER_VIDEO_S / video_step if video_step else 2.0
+    if period_s is not None and capture_times_s is not None:
+        capture_step = _median_step(capture_times_s)
+        if capture_step:
+            frames = max(frames, period_s / capture_step)
+    return max(frames, 2.0)
+
+
+def _median_step(times_s: Sequence[float]) -> float | None:
+    steps = np.diff(np.asarray(times_s, np.float64))
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if len(steps) else None
+
+
+def exposure_chain(log_ratios: Sequence[float | None]) -> np.ndarray:
     """Each frame's log exposure relative to the first; an unmeasured pair counts as no change."""
     steps = np.array([0.0 if r is None else r for r in log_ratios], np.float64)
     steps[0] = 0.0
     return np.cumsum(steps)
 
 
-def find_steps(chain: np.ndarray, half_window: int) -> list[int]:
-    """Frames where a lasting change starts.
+def deflicker_gains(log_ratios: Sequence[float | None], *,
+                    period_frames: float) -> tuple[np.ndarray, list[int]]:
+    """The gain to apply to each frame, and the frames where a lasting step was kept.
 
-    At each frame, the median of the chain over the frames after it is compared with the median over
-    the frames before it. A step stands out from the flicker, changes the exposure by MIN_STEP at
-    least, and is the same seen from twice as far, where a steady drift would have doubled: a drift
-    is smoothed, however clean the data.
+    `log_ratios[i]` is log(brightness of frame i / frame i-1) on shared ground, None where it was not
+    measured (the first entry is ignored); `period_frames` comes from flicker_period_frames.
+    Exposure swings faster than the period are taken out; steps and slower changes are kept.
+    """
+    chain = exposure_chain(log_ratios)
+    unmeasured = [i for i in range(1, len(chain)) if log_ratios[i] is None]
+    steps = find_steps(chain, period_frames=period_frames, breaks=unmeasured)
+    smooth = smooth_exposure(chain, sorted({*steps, *unmeasured}),
+                             smoothness=smoothness_for(SMOOTH_PER_FLICKER * period_frames))
+    return np.exp(smooth - chain), steps
+
+
+def find_steps(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int] = ()) -> list[int]:
+    """Frames where a lasting change starts (none at the breaks, which are free anyway).
+
+    At each frame and scale w (1, 2, 4 ... frames, the flicker period and twice it) the change is the mean
+    of the w frames after less the mean of the w before. It is a candidate where it stands out,
+    STEP_SIGMAS times, from that statistic's spread over the whole sequence at that scale: white
+    noise sets a high bar at one frame and a low one at many, a random walk the reverse, so each
+    step is judged where it is clearest. A candidate is kept when, over a whole flicker period on
+    either side, the change is MIN_STEP or more and the same, within a factor 1 / LASTING, as what the scale saw, its
+    last half still holds it, and it is no drift. The strongest is taken, removed, and the search
+    repeated, so that one step is not found again beside itself.
     """
     n = len(chain)
-    if n < 2 * 3:
+    period = max(3, round(period_frames))
+    if n < 6:
         return []
-    steps_between = np.diff(chain)
-    noise = 1.4826 * float(np.median(np.abs(steps_between - np.median(steps_between)))) / np.sqrt(2)
-    scores = np.zeros(n)
-    for j in range(3, n - 2):
-        k = min(half_window, j, n - j)
-        change = _median_change(chain, j, k)
-        if abs(change) < MIN_STEP:
-            continue
-        if _is_drift(chain, j, k, change, reach=min(2 * half_window, j, n - j)):
-            continue
-        standard_error = 1.2533 * noise * np.sqrt(2.0 / k) + 1e-9  # of a difference of two medians of k samples
-        scores[j] = abs(change) / standard_error
+    scales = [w for w in (2**k for k in range(8)) if w < period] + [period, 2 * period]
+    work = chain.copy()
+    excluded = np.zeros(n + 1, bool)
+    excluded[list(breaks)] = True
     steps: list[int] = []
-    for j in np.argsort(-scores):
-        if scores[j] < STEP_SIGMAS:
+    for _ in range(n // period + 1):  # steps closer than a flicker period are not told apart from flicker
+        best = _strongest_candidate(work, scales, excluded, period)
+        if best is None:
             break
-        if all(abs(int(j) - s) >= half_window for s in steps):
-            steps.append(_refine_step(chain, int(j), half_window))
+        seen_at, at, change = best
+        steps.append(at)
+        for j in (seen_at, at):  # neither is found again
+            excluded[max(0, j - 1) : j + 2] = True
+        work[at:] -= change
     return sorted(steps)
 
 
-def _median_change(chain: np.ndarray, j: int, k: int) -> float:
-    return float(np.median(chain[j : j + k]) - np.median(chain[j - k : j]))
+def _strongest_candidate(chain: np.ndarray, scales: list[int], excluded: np.ndarray,
+                         period: int) -> tuple[int, int, float] | None:
+    """(where it stands out, where it starts, its size) of the strongest lasting change, if any."""
+    n = len(chain)
+    score = np.zeros(n)
+    scale_at = np.ones(n, int)
+    for w in scales:
+        if 2 * w > n:
+            break
+        sums = np.concatenate([[0.0], np.cumsum(chain)])
+        means = (sums[w:] - sums[:-w]) / w  # means[j] = mean of chain[j : j + w]
+        change = np.zeros(n)
+        change[w : n - w + 1] = means[w:] - means[: n - 2 * w + 1]  # after[j] - before[j]
+        spread = 1.4826 * float(np.median(np.abs(change[w : n - w + 1]))) + 1e-9
+        s = np.abs(change) / max(spread, MIN_SPREAD * np.sqrt(2 / w))
+        better = s > score
+        score[better], scale_at[better] = s[better], w
+    score[excluded[:n]] = 0.0
+    for j in np.argsort(-score):
+        if score[j] < STEP_SIGMAS:
+            return None
+        found = _lasting_change(chain, int(j), int(scale_at[j]), period)
+        if found is not None:
+            return int(j), *found
+    return None
 
 
-def _is_drift(chain: np.ndarray, j: int, k: int, change: float, *, reach: int) -> bool:
-    """Whether the change at j grows in proportion to the distance it is seen from, as a drift does.
+def _lasting_change(chain: np.ndarray, j: int, w: int, period: int) -> tuple[int, float] | None:
+    """(where, how much) when the change at j seen over w frames is a step; None for a swing or a drift."""
+    n = len(chain)
+    k = min(period, j, n - j)
+    if k < 3:
+        return None  # too near an end to tell whether it lasts
+    near = min(w, j, n - j)
+    # the median for what the scale saw: a burst of one frame moves the mean of a few frames
+    seen = float(np.median(chain[j : j + near]) - np.median(chain[j - near : j]))
+    change = _mean_change(chain, j, k)
+    if abs(change) < MIN_STEP or change * seen <= 0 or not LASTING <= seen / change <= 1 / LASTING:
+        return None  # too small, or not the same change at both scales: a swing, or a drift seen close up
+    if k >= 4:
+        late = float(np.mean(chain[j + k // 2 : j + k]) - np.mean(chain[j - k : j - k // 2]))
+        if late * change <= 0 or abs(late) < LASTING * abs(change):
+            return None  # a swing that comes back within a flicker period
+    if _is_drift(chain, j, k):
+        return None
+    at = _refine_step(chain, j, max(w, 2), abs(change))
+    size = _mean_change(chain, at, min(k, at, n - at))
+    return (at, size) if abs(size) >= MIN_STEP else None
 
-    Seen from w frames instead of k, a step's change stays the same and a drift's is w / k times
-    larger: the change is called a drift when it is nearer the second. Twice as far where the chain
-    reaches; half as far near its ends.
+
+def _mean_change(chain: np.ndarray, j: int, k: int) -> float:
+    """The mean of the k frames from j less the mean of the k before: means, not medians, because
+    the median of a hunting swing two frames long lands on one side of it."""
+    return float(np.mean(chain[j : j + k]) - np.mean(chain[j - k : j]))
+
+
+def _is_drift(chain: np.ndarray, j: int, k: int) -> bool:
+    """Whether the k frames either side of j are told by a straight line at least as well as by two
+    levels meeting at j: a drift (the slow darkening of dust, a ramp's start near an end), not a step.
     """
-    w = 2 * k if reach >= 2 * k else max(3, k // 2)
-    if w == k:
-        return False
-    growth = abs(_median_change(chain, j, w)) / abs(change)
-    midpoint = (1 + w / k) / 2
-    return growth > midpoint if w > k else growth < midpoint
+    around = chain[j - k : j + k]
+    x = np.arange(len(around), dtype=np.float64)
+    line = np.polyval(np.polyfit(x, around, 1), x)
+    levels = np.where(x < k, np.mean(around[:k]), np.mean(around[k:]))
+    return float(np.sum((around - line) ** 2)) <= float(np.sum((around - levels) ** 2))
 
 
-def _refine_step(chain: np.ndarray, near: int, half_window: int) -> int:
-    """The boundary near `near` that best splits its surroundings into two levels (least absolute deviations).
+def _refine_step(chain: np.ndarray, near: int, reach: int, size: float) -> int:
+    """The boundary near `near` that best splits its surroundings into two levels (least absolute
+    deviations), or a later one that is nearly as good.
 
-    The median test can land a few frames off when the frames at the step flicker; a step placed
-    late or early leaves frames of one level at the end of the other's segment, whose smoothing then
-    ramps towards them.
+    Under flicker the best split can land a frame early: a frame before the step that flickered
+    towards the new level looks like part of it. Shown early, a step is a jump before the real one;
+    shown a frame late, it is not seen. So the latest split whose cost is within half the step of
+    the best is taken.
     """
-    reach = half_window // 2 + 1  # the median test scores a clean step alike over half a window
     lo, hi = max(1, near - reach), min(len(chain) - 1, near + reach)
-    start, end = max(0, near - half_window - 2), min(len(chain), near + half_window + 2)
+    start, end = max(0, lo - reach - 2), min(len(chain), hi + reach + 2)
 
     def cost(b: int) -> float:
         left, right = chain[start:b], chain[b:end]
         return float(np.abs(left - np.median(left)).sum() + np.abs(right - np.median(right)).sum())
 
-    return min(range(lo, hi + 1), key=cost)
+    costs = {b: cost(b) for b in range(lo, hi + 1)}
+    best = min(costs, key=costs.__getitem__)
+    return max(b for b in range(best, hi + 1) if costs[b] <= costs[best] + 0.5 * size)
+
+
+def smooth_exposure(chain: np.ndarray, breaks: Sequence[int], *, smoothness: float) -> np.ndarray:
+    """The smooth exposure: a Whittaker curve through each stretch between breaks (steps and
+    unmeasured pairs), with robust (Huber) weights so that a burst of one frame does not pull it.
+
+    Each stretch is smoothed on its own, so nothing before a step depends on what comes after it: the
+    frames before a step cannot ramp towards it. And the chain's offset across an unmeasured pair,
+    which is unknown, does not matter: each stretch's curve follows its own frames.
+    """
+    smooth = np.empty_like(chain)
+    for start, end in itertools.pairwise([0, *breaks, len(chain)]):
+        segment = chain[start:end]
+        weights = np.ones(len(segment))
+        for _ in range(ROBUST_PASSES):
+            curve = whittaker(segment, weights, smoothness)
+            residual = np.abs(segment - curve)
+            scale = max(1.4826 * float(np.median(residual)), MIN_SPREAD)
+            weights = np.minimum(1.0, HUBER_K * scale / np.maximum(residual, 1e-12))
+        smooth[start:end] = curve
+    return smooth
 
 
 def high_frequency_rms(values: np.ndarray, *, period_frames: int) -> float:
-    """RMS of what a centred moving average over `period_frames` does not explain: the flicker metric
-    of the tests and of scripts/bench_normalise.py (on log brightness)."""
+    """RMS of what a centred moving average over `period_frames` does not explain (on log brightness).
+
+    A moving average leaks: periods of two to four times its length count partly. flicker_rms is
+    the sharper measure."""
     kernel = np.ones(period_frames) / period_frames
     padded = np.pad(values, (period_frames // 2, period_frames - 1 - period_frames // 2), mode="edge")
     return float(np.sqrt(np.mean((values - np.convolve(padded, kernel, mode="valid")) ** 2)))
 
 
-def deflicker_gains(log_ratios: list[float | None], *, period_frames: float) -> tuple[np.ndarray, list[int]]:
-    """The gain to apply to each frame, and the frames where a lasting step was kept."""
-    chain = exposure_chain(log_ratios)
-    steps = find_steps(chain, half_window=max(4, round(period_frames / 2)))
-    smooth = np.empty_like(chain)
-    bounds = [0, *steps, len(chain)]
-    for start, end in itertools.pairwise(bounds):
-        segment = chain[start:end]
-        lam = smoothness_for(min(period_frames, max(len(segment), 3)))
-        smooth[start:end] = whittaker(segment, np.ones(len(segment)), lam)
-    return np.exp(smooth - chain), steps
+def flicker_rms(values: np.ndarray, *, period_frames: float) -> float:
+    """RMS of the part of `values` (log brightness per frame) with periods shorter than `period_frames`:
+    the flicker metric of the tests and of scripts/bench_normalise.py.
+
+    A sharp cut in the Fourier domain. The line through the end values is taken off and the rest
+    continued by its point reflection, so that neither a jump nor a kink joins the ends: a smooth
+    change of brightness, however steep at the ends, counts as none.
+    """
+    x = np.asarray(values, np.float64)
+    if len(x) < 3:
+        return 0.0
+    x = x - np.linspace(x[0], x[-1], len(x))
+    odd = np.concatenate([x, -x[-2:0:-1]])
+    spectrum = np.fft.rfft(odd)
+    spectrum[np.fft.rfftfreq(len(odd)) < 1 / period_frames] = 0
+    return float(np.sqrt(np.mean(np.fft.irfft(spectrum, len(odd))[: len(x)] ** 2)))
