@@ -5,17 +5,29 @@ Costs, per 1024x1024 frame on one core (OpenCV limited to one thread), best of s
   demosaic     edge-aware, VNG and bilinear on the same 8-bit mosaic; edge-aware on 16-bit
   encode       libx264 (crf 18, medium) on the same frames through the bundled ffmpeg, per frame:
                the stage that must stay the bottleneck of a build
+  deflicker    deflicker_gains on a sequence of 5,000 frames, per frame
 
-Deflicker, on a generated descent with 12% gain noise frame to frame and a lasting 40% exposure
-drop at two thirds: the same descent without flicker is the reference, so the flicker left in a
-video is what its brightness differs from the reference's, whatever the scene does. It prints the
-high-frequency part (periods under 1 s) of the flicker left, as a ratio to the input's, and how far
-the output moves before the step (a look-ahead filter ramps there). Compared: no deflicker,
-descent (stabilised: brightness on aligned shared ground), descent --stabilise off (whole-frame
-means), and ffmpeg's `deflicker` (size 31, mode am: the same 3 s window).
+Deflicker sweep (the library directly, no encode: an end-to-end video per scenario is too slow).
+Generated descents (12-bit in 16, a lander leg, plume dust over the last quarter) at 1, 3, 10
+and 30 frames/s, each frame shown once in a 30 fps video, under each flicker model of
+synthetic_descent.flicker_log_gains: none, white noise (3-12%), hunting with periods of 2, 4, 7,
+12 and 20 frames (5-15% per swing, random per swing), a random walk (0.5-2% a frame), bursts (one
+frame in 30 at +30%); each with and without a lasting step of 20-40% (either way, at a random
+frame). Amplitudes, step, phases and scenes are drawn at random (seeded). Per scenario: the
+flickering frames are developed to 8 bits, their brightness ratios measured on aligned shared
+ground (the true motion, the leg masked), deflicker_gains turns them into gains, and the frames
+are developed again with them. The same descent without flicker is the reference:
+  flicker left   flicker_rms (periods under 1 s of video) of the output's log brightness less the
+                 reference's, over the same of the input: 1 is no correction
+  no flicker     the largest change of any frame's brightness by the correction
+  step ramp      the largest movement, in the 5 frames before the step, that the step causes
+                 (output with the step less output without it, less the same for the reference)
+  step level     how far from its level the output is 2 to 5 frames after the step (same measure)
+ffmpeg's `deflicker` (mode am, size: the flicker period, odd, at most 129) beside it on the same frames.
 Timings, not a gate: it never fails a build.
 
-Usage: python scripts/bench_normalise.py [--frames 180] [--size 256] [--keep DIR]
+Usage: python scripts/bench_normalise.py [--seeds 1] [--frames 240] [--size 128] [--end-to-end]
+  --end-to-end also runs the older comparison of whole builds (one descent, 12% noise, a 40% drop)
 """
 
 from __future__ import annotations
@@ -28,19 +40,36 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 from benchlib import encode_ms_per_frame
-from synthetic_descent import DescentSpec, colour_test_image, generate
+from synthetic_descent import (
+    DescentSpec,
+    Terrain,
+    add_dust,
+    add_lander_leg,
+    colour_test_image,
+    flicker_log_gains,
+    flight,
+    frame_to_ground,
+    generate,
+    to_samples,
+)
 
 from descent.encode import EncodeConfig, ffmpeg_args, find_ffmpeg
 from descent.normalise import NormalisePlan
 from descent.normalise.bayer import demosaic
 from descent.normalise.calibrate import Defects, find_defects
-from descent.normalise.deflicker import high_frequency_rms
+from descent.normalise.deflicker import (
+    aligned_log_ratio,
+    deflicker_gains,
+    flicker_period_frames,
+    flicker_rms,
+    high_frequency_rms,
+)
 from descent.normalise.tone import ToneMap
 
 
@@ -85,6 +114,173 @@ def costs(size: int) -> list[tuple[str, float]]:
         ("demosaic edge-aware (16-bit)", best_ms(lambda: demosaic(mosaic16, "RGGB", "edge-aware"))),
         ("encode libx264 crf 18 medium, per frame", encode_ms_per_frame((grey16 >> 4).astype(np.uint8), frames=60)),
     ]
+
+
+VIDEO_FPS = 30.0
+RATES = (1.0, 3.0, 10.0, 30.0)
+MODELS = [("none", 0.0), ("noise", 0.0), *(("hunting", float(p)) for p in (2, 4, 7, 12, 20)), ("walk", 0.0),
+          ("bursts", 0.0)]
+AMPLITUDES = {"none": (0.0, 0.0), "noise": (0.03, 0.12), "hunting": (0.05, 0.15), "walk": (0.005, 0.02),
+              "bursts": (0.3, 0.3)}
+
+
+@dataclass(frozen=True, slots=True)
+class Descent:
+    """A generated descent's radiance per frame and what measuring it needs."""
+
+    radiance: list[np.ndarray]
+    to_after: list[np.ndarray | None]  # frame i-1 pixel -> frame i pixel, 2x3
+    mask: np.ndarray  # 255 off the lander leg
+
+
+def render(rate: float, seed: int, frames: int, size: int) -> Descent:
+    """The frames of synthetic_descent.generate before exposure and quantisation (the same scene, leg and dust)."""
+    spec = DescentSpec(frames=frames, size_px=size, fps=rate, bits=12, occluder=True, dust_frames=frames // 4,
+                       seed=seed)
+    states = flight(spec)
+    zoom = max(s["m_per_px"] for s in states) / min(s["m_per_px"] for s in states)
+    terrain = Terrain(size * 4, max(s["m_per_px"] for s in states) * size * 1.6 * 3.0,
+                      int(np.ceil(np.log2(zoom * 1.6))) + 2, seed)
+    rng = np.random.default_rng(seed + 2)
+    radiance, views = [], []
+    for index, st in enumerate(states):
+        picture = add_lander_leg(terrain.render(size, st["x_m"], st["y_m"], st["yaw_rad"], st["m_per_px"],
+                                                (st["tilt_x_rad"], st["tilt_y_rad"]), np.radians(spec.fov_deg)))
+        if index >= frames - spec.dust_frames:
+            picture = add_dust(picture, (index - (frames - spec.dust_frames) + 1) / spec.dust_frames, rng)
+        radiance.append(picture)
+        views.append(frame_to_ground(size, st["x_m"], st["y_m"], st["yaw_rad"], st["m_per_px"],
+                                     (st["tilt_x_rad"], st["tilt_y_rad"]), np.radians(spec.fov_deg)))
+    to_after: list[np.ndarray | None] = [None]
+    to_after += [(np.linalg.inv(views[i]) @ views[i - 1])[:2] for i in range(1, frames)]
+    mask = np.full((size, size), 255, np.uint8)
+    mask[add_lander_leg(np.full((size, size), 0.5, np.float32)) != 0.5] = 0
+    return Descent(radiance, to_after, mask)
+
+
+def develop_all(samples: list[np.ndarray], plan: NormalisePlan, gains: np.ndarray | None = None) -> np.ndarray:
+    return np.stack([plan.develop(s, gain=1.0 if gains is None else float(g), colour=False)
+                     for s, g in zip(samples, gains if gains is not None else np.ones(len(samples)), strict=True)])
+
+
+def centre_log_brightness(frames: np.ndarray) -> np.ndarray:
+    side = frames.shape[1]
+    centre = frames[:, side // 4 : -side // 4, side // 4 : -side // 4].astype(np.float64)
+    return np.log(centre.reshape(len(frames), -1).mean(axis=1))
+
+
+def ffmpeg_deflicker_frames(frames: np.ndarray, size_frames: int) -> np.ndarray:
+    n, h, w = frames.shape
+    out = subprocess.run([find_ffmpeg(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{w}x{h}",
+                          "-r", f"{VIDEO_FPS:g}", "-i", "pipe:", "-vf", f"deflicker=size={size_frames}:mode=am",
+                          "-f", "rawvideo", "-pix_fmt", "gray", "pipe:"], input=frames.tobytes(),
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(n, h, w)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    flicker_left: float  # nan without flicker
+    correction: float  # largest brightness change by the correction (the flicker-free descents)
+    ramp: float  # nan without a step
+    level: float
+    step_found: bool | None
+
+
+def scenario(descent: Descent, plan: NormalisePlan, model: str, period: float, *, rate: float, stepped: bool,
+             seed: int) -> dict[str, Outcome]:
+    n = len(descent.radiance)
+    rng = np.random.default_rng(seed)
+    low, high = AMPLITUDES[model]
+    flicker = (flicker_log_gains(model, n, float(rng.uniform(low, high)), rng, period_frames=period or 7.0)
+               if model != "none" else np.zeros(n))
+    at = int(rng.integers(n // 4, 2 * n // 3))
+    factor = 1 + float(rng.uniform(0.2, 0.4)) * float(rng.choice([-1.0, 1.0]))
+    step = np.where(np.arange(n) >= at, np.log(factor), 0.0) if stepped else np.zeros(n)
+    period_frames = flicker_period_frames(np.arange(n) / VIDEO_FPS, capture_times_s=np.arange(n) / rate)
+    ffmpeg_size = int(min(129, 2 * (round(period_frames) // 2) + 1))
+
+    def run(log_gain: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        samples = [to_samples(r * float(np.exp(g)), 12) for r, g in zip(descent.radiance, log_gain, strict=True)]
+        raw = develop_all(samples, plan)
+        ratios = [None] + [aligned_log_ratio(raw[i - 1], raw[i], descent.to_after[i], descent.mask)
+                           for i in range(1, n)]
+        gains, steps = deflicker_gains(ratios, period_frames=period_frames)
+        ours = centre_log_brightness(develop_all(samples, plan, gains))
+        theirs = centre_log_brightness(ffmpeg_deflicker_frames(raw, ffmpeg_size))
+        return centre_log_brightness(raw), ours, theirs, steps
+
+    reference = centre_log_brightness(develop_all([to_samples(r * float(np.exp(g)), 12) for r, g in
+                                                   zip(descent.radiance, step, strict=True)], plan))
+    raw, ours, theirs, steps = run(flicker + step)
+    results = {}
+    if stepped:
+        reference_flat = centre_log_brightness(develop_all([to_samples(r, 12) for r in descent.radiance], plan))
+        _, ours_flat, theirs_flat, _ = run(flicker)
+    for name, out in (("descent", ours), ("ffmpeg", theirs)):
+        left, given = out - reference, raw - reference
+        ratio = flicker_rms(left, period_frames=period_frames) / flicker_rms(given, period_frames=period_frames) \
+            if model != "none" else float("nan")
+        correction = float(np.abs(out - raw).max()) if model == "none" else float("nan")
+        ramp = level = float("nan")
+        found = None
+        if stepped:
+            flat = ours_flat if name == "descent" else theirs_flat
+            caused = (out - flat) - (reference - reference_flat)
+            base = float(np.median(caused[max(0, at - 30) : at - 8]))
+            ramp = float(np.abs(caused[at - 5 : at] - base).max())
+            level = float(np.abs(caused[at + 2 : at + 6] - base).max())
+            found = name == "descent" and any(0 <= s - at <= 2 for s in steps)
+        results[name] = Outcome(ratio, correction, ramp, level, found)
+    return results
+
+
+def deflicker_sweep(seeds: int, frames: int, size: int) -> None:
+    plan = NormalisePlan(tone=ToneMap(black=150, white=4095, gamma=1.0), pattern=None, pattern_source="none",
+                         guess=None, white_balance=(1.0, 1.0, 1.0), bits_used=12, defects=Defects.none(),
+                         size=(size, size))
+    outcomes: dict[tuple[str, bool], list[dict[str, Outcome]]] = {}
+    start = time.perf_counter()
+    for rate in RATES:
+        for seed in range(seeds):
+            descent = render(rate, 100 + seed, frames, size)
+            for model, period in MODELS:
+                name = model if not period else f"hunting {period:g}"
+                for stepped in (False, True):
+                    drawn = int(rate * 1000) + 7919 * seed + 104729 * MODELS.index((model, period)) + int(stepped)
+                    outcomes.setdefault((name, stepped), []).append(
+                        scenario(descent, plan, model, period, rate=rate, stepped=stepped, seed=drawn))
+    seconds = time.perf_counter() - start
+    count = sum(len(v) for v in outcomes.values())
+    print(f"\ndeflicker sweep: {count} scenarios ({seeds} seeds x {len(RATES)} capture rates x models x step or not), "
+          f"{frames} frames of {size}x{size}, the library directly (no encode), {seconds:.0f} s")
+    print(f"  {'flicker model':<14} {'step':<5} {'flicker left worst / median':>28} {'ffmpeg worst / median':>22} "
+          f"{'step ramp':>10} {'step level':>11} {'ffmpeg ramp':>12} {'steps found':>12}")
+    for (name, stepped), runs in outcomes.items():
+        ours, theirs = [r["descent"] for r in runs], [r["ffmpeg"] for r in runs]
+        if name == "none":
+            left = f"{'changed ' + format(100 * max(o.correction for o in ours), '.2f') + '% at most':>28}"
+            ff = f"{'changed ' + format(100 * max(o.correction for o in theirs), '.1f') + '%':>22}"
+        else:
+            left = f"{max(o.flicker_left for o in ours):13.3f}x / {np.median([o.flicker_left for o in ours]):.3f}x"
+            ff = f"{max(o.flicker_left for o in theirs):9.3f}x / {np.median([o.flicker_left for o in theirs]):.3f}x"
+        if stepped:
+            found = sum(bool(o.step_found) for o in ours)
+            tail = (f"{100 * max(o.ramp for o in ours):9.1f}% {100 * max(o.level for o in ours):10.1f}% "
+                    f"{100 * max(o.ramp for o in theirs):11.1f}% {found:>8}/{len(ours)}")
+        else:
+            tail = f"{'':>10} {'':>11} {'':>12} {'':>12}"
+        print(f"  {name:<14} {'yes' if stepped else 'no':<5} {left:>28} {ff:>22} {tail}")
+
+
+def gains_ms_per_frame(frames: int = 5000) -> float:
+    """deflicker_gains on a long sequence (hunting, noise and two steps), ms per frame."""
+    rng = np.random.default_rng(5)
+    index = np.arange(frames)
+    exposure = (0.08 * np.sin(index * 2 * np.pi / 7) + rng.normal(0, 0.05, frames)
+                + np.where(index > frames // 3, 0.3, 0.0) - np.where(index > frames // 2, 0.5, 0.0))
+    ratios: list[float | None] = [None, *np.diff(exposure).tolist()]
+    return best_ms(lambda: deflicker_gains(ratios, period_frames=30.0), repeats=3) / frames
 
 
 def log_brightness(video: Path, side: int) -> np.ndarray:
@@ -169,10 +365,12 @@ def build_and_measure(frames: Path, out: Path, size: int, *extra: str) -> np.nda
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=180)
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--frames", type=int, default=240)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--seeds", type=int, default=1, help="descents drawn per capture rate")
     parser.add_argument("--cost-size", type=int, default=1024)
-    parser.add_argument("--keep", type=Path, help="keep the generated frames and videos here")
+    parser.add_argument("--end-to-end", action="store_true", help="also compare whole builds on one descent")
+    parser.add_argument("--keep", type=Path, help="keep the end-to-end comparison's frames and videos here")
     args = parser.parse_args()
     print(f"per {args.cost_size}x{args.cost_size} frame, one core (best of 15):")
     table = costs(args.cost_size)
@@ -180,15 +378,19 @@ def main() -> None:
     print(f"  {'step':<46} {'ms':>8} {'vs encode':>10}")
     for name, ms in table:
         print(f"  {name:<46} {ms:8.2f} {ms / encode:9.2f}x")
+    gains_ms = gains_ms_per_frame()
+    print(f"  {'deflicker_gains, 5,000 frames, per frame':<46} {gains_ms:8.3f} {gains_ms / encode:9.3f}x")
+    deflicker_sweep(args.seeds, args.frames, args.size)
+    if not args.end_to_end:
+        return
     work = args.keep or Path(tempfile.mkdtemp(prefix="descent-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        rows = deflicker_table(args.frames, args.size, work)
+        rows = deflicker_table(180, 256, work)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"\ndeflicker, {args.frames} frames of {args.size}x{args.size}, 12% flicker, a lasting 40% drop at "
-          f"frame {args.frames * 2 // 3}:")
+    print("\ndeflicker end to end, 180 frames of 256x256, 12% flicker, a lasting 40% drop at frame 120:")
     print(f"  {'variant':<28} {'flicker left':>13} {'ramp before step':>17} {'time':>8}")
     for name, ratio, ramp, seconds in rows:
         print(f"  {name:<28} {ratio:12.3f}x {100 * ramp:+15.1f}% {seconds:7.1f}s")

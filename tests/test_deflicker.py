@@ -1,0 +1,111 @@
+"""Deflicker: flicker is what flickers on screen; steps that last are kept, swings are not steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synthetic_descent import flicker_log_gains
+
+from descent.normalise.deflicker import deflicker_gains, flicker_period_frames, flicker_rms
+
+VIDEO_FPS = 30.0
+
+
+def _period(n: int, capture_fps: float) -> float:
+    """Each captured frame shown once in a 30 fps video."""
+    return flicker_period_frames(np.arange(n) / VIDEO_FPS, capture_times_s=np.arange(n) / capture_fps)
+
+
+def _correct(exposure: np.ndarray, period_frames: float, *,
+             unmeasured: tuple[int, ...] = ()) -> tuple[np.ndarray, list[int]]:
+    ratios: list[float | None] = [None, *np.diff(exposure).tolist()]
+    for i in unmeasured:
+        ratios[i] = None
+    gains, steps = deflicker_gains(ratios, period_frames=period_frames)
+    return exposure + np.log(gains), steps
+
+
+def test_the_flicker_period_is_a_second_of_video_whatever_the_capture_rate() -> None:
+    for capture_fps in (1.0, 2.5, 10.0):
+        assert _period(300, capture_fps) == pytest.approx(30.0)
+    # A user period in capture seconds widens it: 3 s at 30 frames/s is 90 frames.
+    assert flicker_period_frames(np.arange(300) / 30, capture_times_s=np.arange(300) / 30.0,
+                                 period_s=3.0) == pytest.approx(90.0)
+    # Real time at speed 1 from a 1 frame/s camera: each frame lasts a second of video.
+    assert flicker_period_frames(np.arange(100) * 1.0) == pytest.approx(2.0)
+
+
+def test_hunting_at_a_low_capture_rate_is_removed_and_the_step_kept_the_swings_not_taken_for_steps() -> None:
+    # The issue's descent: auto-exposure hunting over 7 frames at 2.5 frames/s (2.8 s of capture,
+    # 4 Hz on screen), 12% swings, and a real 30% drop (a shadow) at frame 200.
+    n = 360
+    hunting = flicker_log_gains("hunting", n, 0.12, np.random.default_rng(3), period_frames=7)
+    truth = np.where(np.arange(n) >= 200, np.log(0.7), 0.0)
+    out, steps = _correct(truth + hunting, _period(n, 2.5))
+    assert steps == [200]
+    left = out - truth
+    assert flicker_rms(left, period_frames=30) < 0.1 * flicker_rms(hunting, period_frames=30)
+    before = np.median(left[150:190])
+    assert np.abs(left[195:200] - before).max() < 0.02  # nothing moves before the step
+    assert np.abs(left[202:206] - before).max() < 0.05  # the new level from the second frame after it
+
+
+def test_random_amplitude_hunting_is_removed_at_every_period() -> None:
+    n = 300
+    for period in (2, 4, 7, 12, 20):
+        hunting = flicker_log_gains("hunting", n, 0.1, np.random.default_rng(period), period_frames=period)
+        out, steps = _correct(hunting, 30.0)
+        assert steps == [], period
+        assert flicker_rms(out, period_frames=30) < 0.1 * flicker_rms(hunting, period_frames=30), period
+
+
+def test_white_noise_is_removed_and_the_slow_change_kept() -> None:
+    n = 300
+    trend = 0.3 * np.sin(np.linspace(0, 2, n))  # a real, slow change
+    noise = flicker_log_gains("noise", n, 0.1, np.random.default_rng(1))
+    out, steps = _correct(trend + noise, 30.0)
+    assert steps == []
+    assert flicker_rms(out - trend, period_frames=30) < 0.1 * flicker_rms(noise, period_frames=30)
+    assert np.ptp(out - trend - np.median(out - trend)) < 0.06
+
+
+def test_a_flicker_free_descent_is_left_alone() -> None:
+    # A slow drift, a clean step and measurement noise of 0.1% a pair: no frame changes by 1%.
+    n = 300
+    rng = np.random.default_rng(1)
+    drift = 0.2 * np.sin(np.linspace(0, 3, n))
+    stepped = drift + np.where(np.arange(n) >= 150, np.log(0.6), 0.0)
+    for exposure in (drift, stepped):
+        measured = np.cumsum(np.concatenate([[0.0], np.diff(exposure) + rng.normal(0, 0.001, n - 1)]))
+        ratios: list[float | None] = [None, *np.diff(measured).tolist()]
+        gains, steps = deflicker_gains(ratios, period_frames=30.0)
+        assert np.abs(np.log(gains)).max() < 0.01
+        assert steps == ([150] if exposure is stepped else [])
+
+
+def test_bursts_are_removed_and_are_no_steps() -> None:
+    n = 300
+    bursts = flicker_log_gains("bursts", n, 0.3, np.random.default_rng(2))
+    assert bursts.max() > 0.2  # some frames do burst
+    out, steps = _correct(bursts, 30.0)
+    assert steps == []
+    assert flicker_rms(out, period_frames=30) < 0.1 * flicker_rms(bursts, period_frames=30)
+
+
+def test_unmeasured_pairs_are_breaks_that_move_nothing() -> None:
+    # Where a pair was not measured the chain does not know the exposure change: it must not show
+    # up as a jump in the output, whatever the flicker did across it.
+    n = 300
+    noise = flicker_log_gains("noise", n, 0.08, np.random.default_rng(4))
+    out, steps = _correct(noise, 30.0, unmeasured=(60, 61, 170))
+    assert np.isfinite(out).all() and len(out) == n
+    assert 60 not in steps and 170 not in steps
+    assert flicker_rms(out, period_frames=30) < 0.2 * flicker_rms(noise, period_frames=30)
+    assert np.abs(out - np.median(out)).max() < 0.08
+
+
+def test_flicker_rms_counts_only_fast_changes() -> None:
+    frames = np.arange(600)
+    assert flicker_rms(0.5 * np.sin(2 * np.pi * frames / 200) + 0.001 * frames, period_frames=30) < 0.005
+    assert flicker_rms(0.1 * np.sin(2 * np.pi * frames / 10), period_frames=30) == pytest.approx(0.1 / np.sqrt(2),
+                                                                                                 rel=0.05)
