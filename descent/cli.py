@@ -93,10 +93,18 @@ def _interrupt(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt
 
 
+class _LowerCaseLevel(logging.Formatter):
+    """`descent: warning: ...`, in the same lower case as `descent: error: ...`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.levelname = record.levelname.lower()
+        return super().format(record)
+
+
 def _run(debug: bool, quiet: bool, action: Callable[[], None]) -> None:
     """Call the library; turn its errors into one line and an exit code."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("descent: %(levelname)s: %(message)s"))
+    handler.setFormatter(_LowerCaseLevel("descent: %(levelname)s: %(message)s"))
     logger = logging.getLogger("descent")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
@@ -154,6 +162,7 @@ def inspect(
     quiet: Quiet = False,
     json_out: JsonOut = False,
     report: Report = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing --report file.")] = False,
     debug: Debug = False,
 ) -> None:
     """Report what is in a folder of frames or archive products: products and instrument, count,
@@ -171,9 +180,8 @@ def inspect(
 
         summary = run_inspect(_source_config(inputs, recursive, times, name_pattern, time_source, strict),
                               RunConfig(workers=workers, progress=not quiet),
-                              NormaliseConfig(bayer=parse_pattern(bayer), deflicker=False))
-        if report:
-            report.write_text(summary.to_json(with_frames=True))
+                              NormaliseConfig(bayer=parse_pattern(bayer), deflicker=False),
+                              report_path=report, overwrite=overwrite)
         _print_summary(summary, json_out, quiet)
 
     _run(debug, quiet, action)
@@ -358,8 +366,9 @@ def telemetry(
     alt_column: AltColumn = None,
     alt_unit: AltUnit = None,
     time_offset: TimeOffset = 0.0,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Draw the altitude profile to this PNG.",
-                                              show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw the altitude profile to this picture (.png, "
+                                              ".jpg ...).", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing --plot file.")] = False,
     json_out: JsonOut = False,
     debug: Debug = False,
 ) -> None:
@@ -374,14 +383,19 @@ def telemetry(
     """
 
     def action() -> None:
+        from descent.outputs import PlannedOutput, check_image_name, check_outputs, write_image_atomically
         from descent.telemetry import read_telemetry
 
+        if plot is not None:  # checked before the log is read: never onto the log itself, never over a file unasked
+            check_image_name(plot, "--plot")
+            check_outputs([PlannedOutput(plot, "--plot")], inputs=[path], overwrite=overwrite)
         series = read_telemetry(path, _telemetry_options(time_column, time_format, alt_column, alt_unit,
                                                          time_offset))
         if plot is not None:
-            from descent.overlay import plot_profile, write_png
+            from descent.overlay import plot_profile
 
-            write_png(plot, plot_profile(series.times_s, series.altitude_m, title=f"{path.name}: altitude"))
+            write_image_atomically(plot, plot_profile(series.times_s, series.altitude_m,
+                                                      title=f"{path.name}: altitude"))
         if json_out:
             typer.echo(json.dumps(series.to_dict(), indent=1))
         else:

@@ -22,6 +22,7 @@ from types import TracebackType
 import numpy as np
 
 from descent.errors import EncodeError, UsageError
+from descent.options import MAX_VIDEO_SIDE_PX
 from descent.outputs import check_writable, partial_name
 
 
@@ -60,7 +61,6 @@ ENCODER_TIMEOUT_S = 120.0  # far longer than any preset takes for a frame, even 
 
 # x264 and x265 take crf 0-51, SVT-AV1 0-63; ProRes has no crf.
 CRF_RANGES = {"h264": (0, 51), "h265": (0, 51), "av1": (0, 63)}
-MAX_SIDE_PX = 16384  # the largest frame x264, x265 and SVT-AV1 accept
 
 
 def check_encode(config: EncodeConfig) -> None:
@@ -79,8 +79,8 @@ def check_encode(config: EncodeConfig) -> None:
 
 def check_frame_size(width: int, height: int) -> None:
     """Refuse an output size no encoder here takes, before any work is done."""
-    if width > MAX_SIDE_PX or height > MAX_SIDE_PX:
-        raise UsageError(f"output size {width}x{height}: the encoders take at most {MAX_SIDE_PX} pixels a side; "
+    if width > MAX_VIDEO_SIDE_PX or height > MAX_VIDEO_SIDE_PX:
+        raise UsageError(f"output size {width}x{height}: the encoders take at most {MAX_VIDEO_SIDE_PX} pixels a side; "
                          "give a smaller --size or --scale")
 
 

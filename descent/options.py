@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import enum
 
+# The largest video frame x264, x265 and SVT-AV1 accept, a side.
+MAX_VIDEO_SIDE_PX = 16384
+
 # Bayer patterns, named by the colours of the top-left 2x2 block, row by row (RGGB: red at (0, 0)).
 BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 

@@ -183,3 +183,24 @@ class StagedOutputs:
         for partial, _ in self._pending:
             partial.unlink(missing_ok=True)
         self._pending.clear()
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def check_image_name(path: Path, option: str) -> None:
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UsageError(f"{option} {path}: give a picture name ending in {', '.join(IMAGE_SUFFIXES)}")
+
+
+def write_image_atomically(path: Path, pixels: object) -> None:
+    """A picture in the format its name says (profile.png, profile.jpg ...), written whole or not at all."""
+    import cv2
+
+    ok, data = cv2.imencode(path.suffix.lower(), pixels)  # type: ignore[call-overload]
+    if not ok:
+        raise UsageError(f"{path}: the picture could not be encoded as {path.suffix}; try a .png name")
+    try:
+        write_bytes_atomically(path, data.tobytes())
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the picture ({exc.strerror or exc})") from None

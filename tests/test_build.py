@@ -325,7 +325,7 @@ def test_ctrl_c_leaves_no_video(make_descent, tmp_path: Path) -> None:
                                 "--preset", "veryslow", "--scratch", str(scratch)], stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".v.partial.mp4")) and time.monotonic() < deadline:
+    while not list(tmp_path.glob(".v.*.partial.mp4")) and time.monotonic() < deadline:
         time.sleep(0.05)  # wait until encoding has started
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -356,7 +356,7 @@ def test_sigterm_leaves_no_video(make_descent, tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "descent", "build", str(folder), "-o", str(out),
                                 "--preset", "veryslow"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".v.partial.mp4")) and time.monotonic() < deadline:
+    while not list(tmp_path.glob(".v.*.partial.mp4")) and time.monotonic() < deadline:
         time.sleep(0.05)
     process.terminate()
     _, stderr = process.communicate(timeout=60)

@@ -8,6 +8,7 @@ every frame, without a video.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 from descent.allocator import keep_freed_memory
 from descent.build.config import BuildConfig, RunConfig, SourceConfig, check_config, check_outputs_are_not_frames
@@ -22,7 +23,7 @@ from descent.build.plan import BuildPlan, plan_build
 from descent.build.render import drop_duplicates, read_frames, render
 from descent.build.scan import Scan, load_telemetry, scan
 from descent.normalise import NormaliseConfig, plan_normalisation
-from descent.outputs import OutputLock, StagedOutputs
+from descent.outputs import OutputLock, PlannedOutput, StagedOutputs, check_outputs, write_text_atomically
 from descent.report import FrameStatus, Summary
 from descent.sources.decoded import open_store
 from descent.sources.images import read_pixels
@@ -63,12 +64,19 @@ def build(config: BuildConfig) -> Summary:
     return summary
 
 
-def inspect(source: SourceConfig, run: RunConfig | None = None,
-            normalise_config: NormaliseConfig | None = None) -> Summary:
-    """What is in the input: the scan, then every frame decoded once to find duplicates and bits used."""
+def inspect(source: SourceConfig, run: RunConfig | None = None, normalise_config: NormaliseConfig | None = None, *,
+            report_path: Path | None = None, overwrite: bool = False) -> Summary:
+    """What is in the input: the scan, then every frame decoded once to find duplicates and bits used.
+
+    With `report_path`, the summary and the frame list are written there as JSON (checked first).
+    """
     run = run or RunConfig()
+    report = [PlannedOutput(report_path, "--report")] if report_path is not None else []
+    given = [Path(item) for item in source.inputs if Path(item).is_file()]
+    check_outputs(report, inputs=given, overwrite=overwrite)
     keep_freed_memory()
     scanned = scan(source, run)
+    check_outputs(report, inputs=[*given, *(f.path for f in scanned.sequence.frames)], overwrite=True)
     summary = _summary_of(scanned)
     infos = scanned.sequence.frames
     frames = read_frames(enumerate(infos), total=len(infos), strict=source.strict, workers=run.worker_count,
@@ -87,6 +95,8 @@ def inspect(source: SourceConfig, run: RunConfig | None = None,
         summary.bits_used = max(labelled)  # the label's SAMPLE_BIT_MASK says what the camera can produce
     summary.normalisation = normalisation_report(normalisation)
     summary.notes += normalisation.notes
+    if report_path is not None:
+        write_text_atomically(report_path, summary.to_json(with_frames=True))
     return summary
 
 

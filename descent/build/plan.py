@@ -128,10 +128,10 @@ def _output_size(config: BuildConfig, infos: list[FrameInfo]) -> tuple[int, int]
         wanted, how = config.size.size, "--size"
     elif config.size.scale is not None:
         wanted, how = (round(common[0] * config.size.scale), round(common[1] * config.size.scale)), "--scale"
+    check_frame_size(width, height)
     if (width, height) != wanted:
         log.warning("%s %dx%d: the video is %dx%d (4:2:0 video needs an even width and height)", how, *wanted,
                     width, height)
-    check_frame_size(width, height)
     # Decoding, developing and warping keep a few frames per worker in flight, at up to 16 bits a sample.
     in_flight_bytes = (4 * config.run.worker_count + 8) * width * height * 3 * 2
     available = _available_memory_bytes()

@@ -11,6 +11,7 @@ import numpy as np
 
 from descent.errors import UsageError
 from descent.frames import Frame, FrameInfo
+from descent.options import MAX_VIDEO_SIDE_PX
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,8 @@ def parse_size(text: str) -> tuple[int, int]:
         raise UsageError(f"--size {text!r}: give WIDTHxHEIGHT, like 1280x720") from None
     if w < 16 or h < 16:
         raise UsageError(f"--size {text!r}: width and height must be at least 16 pixels")
+    if w > MAX_VIDEO_SIDE_PX or h > MAX_VIDEO_SIDE_PX:
+        raise UsageError(f"--size {text!r}: the encoders take at most {MAX_VIDEO_SIDE_PX} pixels a side")
     return w, h
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import glob
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,19 @@ def natural_key(path: Path) -> tuple[object, ...]:
     return (name_key, str(path.parent))
 
 
+def _walk(folder: Path) -> Iterator[Path]:
+    """Every file below `folder`, through linked sub-folders too (each real folder once, so a loop ends)."""
+    seen: set[str] = set()
+    for root, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            folders[:] = []
+            continue
+        seen.add(real)
+        folders[:] = [f for f in folders if not f.startswith(".")]
+        yield from (Path(root) / name for name in files)
+
+
 def discover(inputs: list[str], *, recursive: bool = False) -> Discovery:
     """All image files named by `inputs`, with the other files found counted as skipped."""
     if not inputs:
@@ -41,7 +56,7 @@ def discover(inputs: list[str], *, recursive: bool = False) -> Discovery:
                 raise DescentError(f"{item}: the pattern matches no file")
             found.update((m, None) for m in matches if m.is_file())
         elif path.is_dir():
-            walker = path.rglob("*") if recursive else path.iterdir()
+            walker = _walk(path) if recursive else path.iterdir()
             found.update((p, None) for p in walker if p.is_file() and not p.name.startswith("."))
         elif path.is_file():
             found[path] = None
