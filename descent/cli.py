@@ -52,7 +52,8 @@ NamePattern = Annotated[str | None, typer.Option(
 TimeSourceOpt = Annotated[TimeSource | None, typer.Option(
     "--time-source", help="Force where capture times come from (default: index, label, name, exif, mtime, the first "
     "that has a time for every frame; none = natural name order).", show_default=False)]
-Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable frame instead of skipping it.")]
+Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable frame instead of skipping it, "
+                                      "or when frames are out of place against the counter in their names.")]
 Workers = Annotated[int, typer.Option("--workers", "-j", help="Decoding threads (0: one per core).", min=0)]
 Scratch = Annotated[str | None, typer.Option(
     "--scratch", metavar="DIR|off", help="Where frames decoded in the motion pass wait for the encoding pass, so "
@@ -64,16 +65,18 @@ Report = Annotated[Path | None, typer.Option("--report", help="Write the summary
                                              show_default=False)]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
 TimeColumn = Annotated[str | None, typer.Option("--time-column", help="The telemetry's time column (default: "
-                                                "the first named time, timestamp, utc, t ...).", show_default=False)]
+                                                "detected from names and values; see 'descent telemetry').",
+                                                show_default=False)]
 TimeFormat = Annotated[str | None, typer.Option(
     "--time-format", help="How telemetry times are written, as a strftime format ('%y%m%d%H%M%S.%f'), or "
     "'countdown' for seconds before touchdown or impact (default: ISO 8601, Unix epoch or seconds from the first "
     "frame, detected).", show_default=False)]
-AltColumn = Annotated[str | None, typer.Option("--alt-column", help="The telemetry's altitude column (default: the "
-                                               "first named altitude, alt, height, agl, range ...).",
+AltColumn = Annotated[str | None, typer.Option("--alt-column", help="The telemetry's altitude column (default: "
+                                               "detected, height above ground first; see 'descent telemetry').",
                                                show_default=False)]
 AltUnit = Annotated[AltitudeUnit | None, typer.Option("--alt-unit", help="Unit of the altitude column (default: from "
-                                                      "its name, like alt_ft, else m).", show_default=False)]
+                                                      "the format, its name like alt_ft or a speed column beside it; "
+                                                      "else metres, said as assumed).", show_default=False)]
 TimeOffset = Annotated[float, typer.Option("--time-offset", help="Seconds added to telemetry times (signed, "
                                            "sub-second): when the log runs behind the camera.")]
 Bayer = Annotated[str, typer.Option("--bayer", help="Colour filter mosaic: auto (the label's CFA, else detected from "
@@ -254,8 +257,8 @@ def build(
     contrast: Annotated[bool, typer.Option("--contrast", help="Local contrast (CLAHE) for flat, hazy "
                                            "ground.")] = False,
     telemetry: Annotated[Path | None, typer.Option(
-        "--telemetry", help="Altitude log (CSV, TSV or JSON lines) for the HUD and the data track; check it first "
-        "with 'descent telemetry'.", show_default=False)] = None,
+        "--telemetry", help="Altitude log (CSV/TSV, JSON lines, records or columns, DJI .SRT, GPX) for the HUD and "
+        "the data track; check it first with 'descent telemetry'.", show_default=False)] = None,
     time_column: TimeColumn = None,
     time_format: TimeFormat = None,
     alt_column: AltColumn = None,
@@ -360,7 +363,7 @@ def _telemetry_options(time_column: str | None, time_format: str | None, alt_col
 
 @app.command()
 def telemetry(
-    path: Annotated[Path, typer.Argument(help="The altitude log: CSV, TSV or JSON lines.", show_default=False)],
+    path: Annotated[Path, typer.Argument(help="The altitude log: CSV/TSV, JSON, DJI .SRT or GPX.", show_default=False)],
     time_column: TimeColumn = None,
     time_format: TimeFormat = None,
     alt_column: AltColumn = None,
@@ -379,7 +382,12 @@ def telemetry(
 
       descent telemetry altitude.csv --plot profile.png
 
-      descent telemetry log.csv --time-column "Raw timestamp" --time-format "%y%m%d%H%M%S.%f" --alt-unit ft
+      descent telemetry apollo11.csv
+
+      descent telemetry DJI_0042.SRT --json
+
+    Columns, clock and unit are detected; --time-column, --time-format, --alt-column and --alt-unit
+    only override what is detected.
     """
 
     def action() -> None:
