@@ -18,6 +18,7 @@ from conftest import decode_video, probe_video, run_cli
 
 from descent.altitude import (
     AltitudeTrack,
+    align_telemetry,
     from_images,
     from_telemetry,
     parse_altitude_at,
@@ -27,7 +28,7 @@ from descent.altitude import (
 from descent.encode import find_ffmpeg
 from descent.errors import UsageError
 from descent.overlay import Hud, HudConfig, format_altitude, format_countdown, format_speed
-from descent.telemetry import TelemetryOptions, read_telemetry
+from descent.telemetry import Telemetry, TelemetryOptions, read_telemetry
 
 GOLDEN = Path(__file__).parent / "golden"
 T0 = datetime(2019, 1, 3, 2, 26, 0, tzinfo=UTC).timestamp()
@@ -333,3 +334,40 @@ def test_bad_altitude_input_is_refused_before_any_work(make_descent, tmp_path: P
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert "measuring motion" not in result.stderr and "Traceback" not in result.stderr
         assert not (tmp_path / "x.mp4").exists()
+
+
+def _log(times_s: np.ndarray, altitude_m: np.ndarray, kind: str) -> Telemetry:
+    return Telemetry(Path("log.csv"), times_s, altitude_m, kind == "utc", "t", "altitude_m", "m",
+                     counts_down=kind == "countdown", time_kind=kind)
+
+
+def test_time_of_day_meets_the_frames_on_their_date() -> None:
+    frames = T0 + np.arange(0, 10, 0.5)  # 02:26:00 UTC on 2019-01-03
+    of_day = 2 * 3600 + 26 * 60 + np.arange(-5.0, 15.0)
+    aligned = align_telemetry(_log(of_day, np.full(20, 100.0), "time of day"), frames, True)
+    np.testing.assert_allclose(aligned, T0 + np.arange(-5.0, 15.0))
+    # A log written just before midnight for frames just after it: the day before.
+    late = 86400 - 20 + np.arange(20.0)
+    after_midnight = T0 - (2 * 3600 + 26 * 60) + np.arange(0, 10, 0.5)
+    assert align_telemetry(_log(late, np.full(20, 1.0), "time of day"), after_midnight, True)[0] == \
+        pytest.approx(after_midnight[0] - 20)
+    # Frames with no UTC times: counted from the first frame, like seconds from a start.
+    aligned = align_telemetry(_log(of_day, np.full(20, 100.0), "time of day"), np.arange(5.0, 15.0), False)
+    np.testing.assert_allclose(aligned, 5.0 + np.arange(20.0))
+
+
+@pytest.mark.parametrize("rest_m", [0.0, 1.2])
+def test_every_frame_before_touchdown_counts_down(rest_m: float) -> None:
+    """A log that ends on the ground or at rest above it (a camera on the lander's deck)."""
+    t = np.arange(0, 40, 0.25)
+    altitude = np.maximum(rest_m, np.where(t < 20, 400 * np.exp(-t / 6), 400 * np.exp(-20 / 6) - 3 * (t - 20)))
+    land = float(t[np.argmax(altitude <= rest_m)])
+    frames = T0 + np.arange(0, 36, 0.1)
+    track = from_telemetry(_log(t, altitude, "elapsed"), frames, frames_utc=True)
+    assert track.touchdown_s == pytest.approx(T0 + land, abs=0.5)
+    hud = Hud(HudConfig(), width=640, height=480, track=track)
+    before = np.flatnonzero(frames < T0 + land - 0.5)
+    assert all("T-" in hud.caption(i) for i in before)
+    assert all(track.time_to_touchdown_s(i) > 0 for i in before)
+    hovering = np.full(len(t), 30.0)
+    assert touchdown_time(t, hovering) is None  # a hover far above the ground is no touchdown
