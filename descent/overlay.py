@@ -26,6 +26,11 @@ LABEL_BGR = (200, 200, 200)
 VALUE_BGR = (255, 255, 255)
 ACCENT_BGR = (60, 190, 255)  # amber: the profile, the marker, the landing-site reticle, "estimated"
 FT_PER_M = 3.28084
+MIN_GLYPH_PX = 9  # no text smaller than this: it would not be read
+MAX_AREA = 0.2  # the HUD covers at most this share of the picture, when it can
+# The layout ladder, richest first: the profile goes, then the labels and the clock, then all but the altitude.
+LAYOUTS = ("full", "no profile", "values", "altitude")
+LAYOUT_SMALLEST = {"full": 19, "no profile": 19, "values": 34, "altitude": 66}  # its smallest font, in HUD units
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +51,7 @@ class Glyphs:
         from PIL import ImageFont
 
         # Pillow 10.1+ bundles Aileron and renders it with FreeType: the same font on every machine.
-        self.font = cast(ImageFont.FreeTypeFont, ImageFont.load_default(size=max(8, size_px)))
+        self.font = cast(ImageFont.FreeTypeFont, ImageFont.load_default(size=max(MIN_GLYPH_PX, size_px)))
         ascent, descent = self.font.getmetrics()
         self.height = ascent + descent
         self._cache: dict[str, tuple[np.ndarray, int]] = {}
@@ -137,28 +142,23 @@ class Hud:
         editors (`draw_alone`) and the captions have it whenever there is altitude.
         """
         self.config = config
+        self._frame_size = (height, width)
         self.sites = sites  # n x 2 output pixel positions of the landing site per frame (NaN: not in view)
-        # One HUD unit is a pixel at 1080p. Below 1080p the HUD shrinks with the frame, but not below
-        # half size, so that 480p stays readable; a frame too small for that gets a HUD that fills it.
-        u = max(min(height / 1080, width / 1920), 0.5)
-        self.unit = u
+        # One HUD unit is a pixel at 1080p; the HUD scales with the frame, its glyphs never below
+        # MIN_GLYPH_PX. On a small frame it sheds parts (LAYOUTS) until it covers at most MAX_AREA of it.
+        fit_u = min(height / 1080, width / 1920)
         self.panel = track is not None
         if track is None:
             track = AltitudeTrack(np.zeros(0), False, np.zeros(0), np.zeros(0), np.zeros(0, bool), None, "none")
         self.track = track
-        self.label = Glyphs(round(19 * u))
-        self.big = Glyphs(round(66 * u))
-        self.medium = Glyphs(round(34 * u))
-        self.small = Glyphs(round(24 * u))
-        pad, gap = round(18 * u), round(24 * u)
-        # The layout follows the text it must hold, so nothing overlaps at any size.
-        left_column = max(self.label.width("VERTICAL SPEED"), self.medium.width("-888.8 m/s"))
-        right_column = max(self.label.width("TOUCHDOWN"), self.medium.width("T-88:88.8"))
-        panel_w = max(pad + left_column + gap + right_column + pad, round(470 * u))
-        profile_h = round(80 * u)
-        panel_h = (pad + self.label.height + self.big.height + self.label.height + self.medium.height
-                   + round(10 * u) + profile_h + round(8 * u) + self.small.height + pad)
-        margin = round(28 * u)
+        for layout in LAYOUTS:
+            u = max(fit_u, MIN_GLYPH_PX / LAYOUT_SMALLEST[layout])
+            size = self._layout(layout, u)
+            if size[0] * size[1] <= MAX_AREA * width * height and size[0] <= width and size[1] <= height:
+                break
+        self.layout, self.unit = layout, u
+        panel_w, panel_h = size
+        margin = round(28 * u) if layout in ("full", "no profile") else round(8 * u)
         x0 = margin if config.position.endswith("left") else width - margin - panel_w
         y0 = margin if config.position.startswith("top") else height - margin - panel_h
         self.box = (max(0, x0), max(0, y0), min(width, max(0, x0) + panel_w), min(height, max(0, y0) + panel_h))
@@ -166,25 +166,66 @@ class Hud:
         colour = np.zeros((h, w, 3), np.float32)
         alpha = np.zeros((h, w), np.float32)
         _fill_rounded(colour, alpha, PANEL_BGR, PANEL_ALPHA, radius=round(14 * u))
-        y = pad
-        self._text(colour, alpha, "ALTITUDE", pad, y, self.label, LABEL_BGR)
-        self.estimated_at = (pad + self.label.width("ALTITUDE") + gap // 2, y)
-        self.altitude_slot = _Slot(pad, y + self.label.height, self.big)
-        y += self.label.height + self.big.height
-        column = pad + left_column + gap
-        self._text(colour, alpha, "VERTICAL SPEED", pad, y, self.label, LABEL_BGR)
-        self._text(colour, alpha, "TOUCHDOWN", column, y, self.label, LABEL_BGR)
-        self.speed_slot = _Slot(pad, y + self.label.height, self.medium)
-        self.countdown_slot = _Slot(column, y + self.label.height, self.medium)
-        y += self.label.height + self.medium.height + round(10 * u)
-        self.profile = (pad, y, panel_w - pad, y + profile_h)
-        self.clock_slot = _Slot(pad, y + profile_h + round(8 * u), self.small)
+        self._place(colour, alpha, layout, u, panel_w)
         self.markers = self._draw_profile(colour, alpha)
         # Premultiplied layer: frame * (1 - alpha) + colour, as 8-bit for OpenCV's saturating arithmetic.
         self.inverse_alpha = np.rint(255 * (1 - alpha)).astype(np.uint8)
         self.premultiplied = np.rint(colour).astype(np.uint8)
         self.inverse_alpha3 = cv2.merge([self.inverse_alpha] * 3)
         self.premultiplied_grey = cv2.cvtColor(self.premultiplied, cv2.COLOR_BGR2GRAY)
+
+    def _fonts(self, u: float) -> None:
+        self.label = Glyphs(round(19 * u))
+        self.big = Glyphs(round(66 * u))
+        self.medium = Glyphs(round(34 * u))
+        self.small = Glyphs(round(24 * u))
+
+    def _layout(self, layout: str, u: float) -> tuple[int, int]:
+        """The panel's (width, height) for a layout at scale u: the layout follows the text it must hold."""
+        self._fonts(u)
+        pad, gap = round(18 * u), round(24 * u)
+        if layout == "altitude":
+            return pad + self.big.width("88.8 km") + pad, pad + self.big.height + pad // 2
+        values = self.medium.width("-888.8 m/s") + gap + self.medium.width("T-88:88.8")
+        if layout == "values":
+            return (pad + max(self.big.width("88.8 km"), values) + pad,
+                    pad + self.big.height + self.medium.height + pad // 2)
+        left_column = max(self.label.width("VERTICAL SPEED"), self.medium.width("-888.8 m/s"))
+        right_column = max(self.label.width("TOUCHDOWN"), self.medium.width("T-88:88.8"))
+        panel_w = max(pad + left_column + gap + right_column + pad, round(470 * u))
+        profile = round(80 * u) + round(10 * u) if layout == "full" else 0
+        return panel_w, (pad + self.label.height + self.big.height + self.label.height + self.medium.height
+                         + round(10 * u) + profile + round(8 * u) + self.small.height + pad)
+
+    def _place(self, colour: np.ndarray, alpha: np.ndarray, layout: str, u: float, panel_w: int) -> None:
+        """The labels drawn and the slots of the numbers placed, for the chosen layout."""
+        pad, gap = round(18 * u), round(24 * u)
+        self.estimated_at: tuple[int, int] | None = None
+        self.speed_slot = self.countdown_slot = self.clock_slot = None
+        self.profile = (0, 0, 0, 0)
+        if layout in ("altitude", "values"):
+            self.altitude_slot = _Slot(pad, pad // 2, self.big)
+            if layout == "values":
+                y = pad // 2 + self.big.height
+                self.speed_slot = _Slot(pad, y, self.medium)
+                self.countdown_slot = _Slot(pad + self.medium.width("-888.8 m/s") + gap, y, self.medium)
+            return
+        y = pad
+        self._text(colour, alpha, "ALTITUDE", pad, y, self.label, LABEL_BGR)
+        self.estimated_at = (pad + self.label.width("ALTITUDE") + gap // 2, y)
+        self.altitude_slot = _Slot(pad, y + self.label.height, self.big)
+        y += self.label.height + self.big.height
+        column = pad + max(self.label.width("VERTICAL SPEED"), self.medium.width("-888.8 m/s")) + gap
+        self._text(colour, alpha, "VERTICAL SPEED", pad, y, self.label, LABEL_BGR)
+        self._text(colour, alpha, "TOUCHDOWN", column, y, self.label, LABEL_BGR)
+        self.speed_slot = _Slot(pad, y + self.label.height, self.medium)
+        self.countdown_slot = _Slot(column, y + self.label.height, self.medium)
+        y += self.label.height + self.medium.height + round(10 * u)
+        if layout == "full":
+            profile_h = round(80 * u)
+            self.profile = (pad, y, panel_w - pad, y + profile_h)
+            y += profile_h + round(10 * u)
+        self.clock_slot = _Slot(pad, y - round(10 * u) + round(8 * u), self.small)
 
     # --- static layer ---
 
@@ -269,15 +310,26 @@ class Hud:
         roi[:] = cv2.add(cv2.multiply(roi, inverse, scale=1 / 255), self.premultiplied if colour else
                          self.premultiplied_grey)
         shown = self.values(index)
+        estimated = bool(self.track.estimated[index]) and bool(self.track.known[index])
         for slot, text in ((self.altitude_slot, shown["altitude"]), (self.speed_slot, shown["speed"]),
                            (self.countdown_slot, shown["countdown"]), (self.clock_slot, shown["clock"])):
-            _stamp(roi, slot.glyphs.mask(text), slot.x, slot.y, VALUE_BGR)
-        if bool(self.track.estimated[index]) and self.track.known[index]:
+            if slot is not None:
+                # Without labels an estimated altitude is told by its colour.
+                unlabelled = slot is self.altitude_slot and self.estimated_at is None
+                ink = ACCENT_BGR if estimated and unlabelled else VALUE_BGR
+                _stamp(roi, slot.glyphs.mask(text), slot.x, slot.y, ink)
+        if estimated and self.estimated_at is not None:
             _stamp(roi, self.label.mask("ESTIMATED"), *self.estimated_at, ACCENT_BGR)
         marker = self.markers[index]
         if np.all(np.isfinite(marker)):
             centre = (round(marker[0] * 16), round(marker[1] * 16))
             cv2.circle(roi, centre, round(6 * self.unit * 16), _ink(ACCENT_BGR, colour), -1, cv2.LINE_AA, 4)
+
+    @property
+    def _reticle_radius(self) -> float:
+        """22 px at 1080p, with the frame; at least 6 px, so that it stays a ring with arms."""
+        h, w = self._frame_size
+        return max(22 * min(h / 1080, w / 1920), 6.0)
 
     def _reticle(self, pixels: np.ndarray, site: np.ndarray, colour: bool) -> None:
         if not np.all(np.isfinite(site)):
@@ -286,10 +338,10 @@ class Hud:
         x, y = float(site[0]), float(site[1])
         if not (0 <= x < w and 0 <= y < h):
             return
-        r = 22 * self.unit
+        r = self._reticle_radius
         centre = (round(x * 16), round(y * 16))
         for ink, thickness in ((_ink((0, 0, 0), colour), 4), (_ink(ACCENT_BGR, colour), 2)):
-            line = max(1, round(thickness * self.unit))
+            line = max(1, round(thickness * r / 22))
             cv2.circle(pixels, centre, round(r * 16), ink, line, cv2.LINE_AA, 4)
             for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
                 start = (round((x + dx * r * 0.5) * 16), round((y + dy * r * 0.5) * 16))
@@ -317,7 +369,7 @@ class Hud:
         """The rectangles the HUD draws in for frame `index`: the panel and the reticle."""
         regions = [self.box] if self.panel else []
         if self.config.mark_site and self.sites is not None and np.all(np.isfinite(self.sites[index])):
-            reach = math.ceil(40 * self.unit)  # the reticle's arms (1.5 x 22 units) and its outline
+            reach = math.ceil(self._reticle_radius * 40 / 22)  # the reticle's arms (1.5 radii) and its outline
             x, y = (round(float(v)) for v in self.sites[index])
             box = (max(0, x - reach), max(0, y - reach), min(width, x + reach + 1), min(height, y + reach + 1))
             if box[0] < box[2] and box[1] < box[3]:
