@@ -88,6 +88,7 @@ def scenario(seed: int, *, fps: float, flat: bool = False) -> Scenario:
     return Scenario(fps, log_hz, offset, T0 + t, chain, log)
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="issue 15: the worst usable fit is 1.3 frame intervals (seed 14, 12 fps), "
                    "not yet under one; the gross misses are all flagged poor")
 def test_offset_within_one_frame_over_the_envelope() -> None:
