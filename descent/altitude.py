@@ -49,6 +49,7 @@ class AltitudeConfig:
     telemetry: Path | None = None
     telemetry_options: TelemetryOptions = field(default_factory=TelemetryOptions)
     altitude_at: tuple[str, ...] = ()  # "TIME=ALTITUDE" anchors for the estimate from the images
+    sync: bool = True  # --time-offset auto: synchronise the log with the images when motion is measured
 
     @property
     def wanted(self) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import sys
 from collections.abc import Callable
@@ -77,8 +78,10 @@ AltColumn = Annotated[str | None, typer.Option("--alt-column", help="The telemet
 AltUnit = Annotated[AltitudeUnit | None, typer.Option("--alt-unit", help="Unit of the altitude column (default: from "
                                                       "the format, its name like alt_ft or a speed column beside it; "
                                                       "else metres, said as assumed).", show_default=False)]
-TimeOffset = Annotated[float, typer.Option("--time-offset", help="Seconds added to telemetry times (signed, "
-                                           "sub-second): when the log runs behind the camera.")]
+TimeOffset = Annotated[str, typer.Option(
+    "--time-offset", metavar="SECONDS|auto", help="Seconds added to telemetry times (signed, sub-second; positive "
+    "when the log runs behind the camera), or 'auto': found by fitting the log's altitude to the images' change of "
+    "scale whenever motion is measured (a poor fit is not applied, and said).")]
 Bayer = Annotated[str, typer.Option("--bayer", help="Colour filter mosaic: auto (the label's CFA, else detected from "
                                     "the 2x2 pattern), none, RGGB, BGGR, GRBG or GBRG.")]
 
@@ -263,7 +266,7 @@ def build(
     time_format: TimeFormat = None,
     alt_column: AltColumn = None,
     alt_unit: AltUnit = None,
-    time_offset: TimeOffset = 0.0,
+    time_offset: TimeOffset = "auto",
     altitude_at: Annotated[list[str] | None, typer.Option(
         "--altitude-at", help="A known altitude, TIME=ALTITUDE (02:26:00=1900, +12.5=2.4km): the altitude of every "
         "frame is estimated from the images' scale. Repeat to anchor more points.", show_default=False)] = None,
@@ -338,7 +341,8 @@ def build(
                                       border=border, max_zoom=max_zoom, mask=mask, motion_file=motion),
             altitude=AltitudeConfig(
                 telemetry=telemetry, altitude_at=tuple(altitude_at or ()),
-                telemetry_options=_telemetry_options(time_column, time_format, alt_column, alt_unit, time_offset)),
+                telemetry_options=_telemetry_options(time_column, time_format, alt_column, alt_unit, time_offset),
+                sync=time_offset.strip().lower() == "auto"),
             hud=HudConfig(enabled=hud, position=hud_position, units=units, mark_site=mark_site),
             telemetry_out=telemetry_out,
             overlay_only=overlay_only,
@@ -354,11 +358,26 @@ def build(
 
 
 def _telemetry_options(time_column: str | None, time_format: str | None, alt_column: str | None,
-                       alt_unit: AltitudeUnit | None, time_offset: float) -> Any:
+                       alt_unit: AltitudeUnit | None, time_offset: str) -> Any:
     from descent.telemetry import TelemetryOptions
 
     return TelemetryOptions(time_column=time_column, altitude_column=alt_column, time_format=time_format,
-                            altitude_unit=alt_unit, time_offset_s=time_offset)
+                            altitude_unit=alt_unit, time_offset_s=_seconds_or_auto(time_offset))
+
+
+def _seconds_or_auto(text: str) -> float:
+    """--time-offset: a number of seconds, or 'auto' (0 here: the build finds the rest from the images)."""
+    if text.strip().lower() == "auto":
+        return 0.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        from descent.errors import UsageError
+
+        raise UsageError(f"--time-offset {text!r}: give seconds (like -2.5) or auto")
+    return seconds
 
 
 @app.command()
@@ -368,7 +387,7 @@ def telemetry(
     time_format: TimeFormat = None,
     alt_column: AltColumn = None,
     alt_unit: AltUnit = None,
-    time_offset: TimeOffset = 0.0,
+    time_offset: TimeOffset = "0",
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw the altitude profile to this picture (.png, "
                                               ".jpg ...).", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing --plot file.")] = False,

@@ -119,6 +119,11 @@ class AltitudeReport:
     touchdown_s: float | None
     highest_m: float | None
     lowest_m: float | None
+    time_offset_s: float | None = None  # added to the log's times: --time-offset and what the images found
+    offset_source: str | None = None  # "images", "option", or "none (why)"
+    offset_fit: dict[str, object] | None = None  # the synchronisation by the images (see altitude.OffsetFit)
+    unit: str | None = None  # the log's altitude unit
+    unit_source: str | None = None  # "option", "format", "name", "inferred" or "assumed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +334,10 @@ class Summary:
                        + (f" ({a.frames_estimated} estimated)" if a.frames_estimated else "")
                        + (f", {a.highest_m:.1f} m down to {a.lowest_m:.1f} m"
                           if a.highest_m is not None and a.lowest_m is not None else ""))
+            if a.offset_source is not None:
+                out.append(f"time offset {_offset_text(a)}")
+            if a.unit_source == "assumed":
+                out.append(f"unit        the log's altitude taken as {a.unit} (assumed: say --alt-unit)")
         if self.stabilisation:
             s = self.stabilisation
             out.append(f"stabilised  {s.mode}: zoom {s.zoom:.2f}x, {s.bridged_pairs} pairs bridged, "
@@ -342,6 +351,17 @@ class Summary:
                        f"{o.width}x{o.height} {o.codec} ({o.encoder}"
                        + (f", crf {o.crf}" if o.crf is not None else "") + ")")
         return out
+
+
+def _offset_text(a: AltitudeReport) -> str:
+    fit = a.offset_fit or {}
+    seconds = f"{a.time_offset_s:+.3f} s" if a.time_offset_s is not None else "?"
+    if a.offset_source == "images":
+        return (f"{seconds} from the images (residual {fit.get('rms')} in log-altitude, {fit.get('frames')} frames; "
+                f"{fit.get('verdict')})")
+    if a.offset_source == "option":
+        return f"{seconds} from --time-offset"
+    return f"{seconds}: not synchronised" + (f" ({fit.get('verdict')})" if fit else "")
 
 
 def _plain(record: object | None) -> dict[str, Any] | None:

@@ -22,7 +22,8 @@ SECTIONS = {
     "normalisation": {"bits_used", "bayer", "bayer_source", "bayer_evidence", "white_balance_rgb", "tone", "defects",
                       "vignetting", "float_range"},
     "deflicker": {"largest_correction", "rms_correction", "steps_kept", "unmeasured_pairs"},
-    "altitude": {"source", "frames_with_altitude", "frames_estimated", "touchdown_s", "highest_m", "lowest_m"},
+    "altitude": {"source", "frames_with_altitude", "frames_estimated", "touchdown_s", "highest_m", "lowest_m",
+                 "time_offset_s", "offset_source", "offset_fit", "unit", "unit_source"},
     "output": {"path", "frames", "duration_s", "fps", "width", "height", "codec", "encoder", "crf", "preset",
                "ffmpeg"},
 }

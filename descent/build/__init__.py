@@ -55,7 +55,8 @@ def build(config: BuildConfig) -> Summary:
         if measured.stabilisation is not None:
             summary.stabilisation = stabilisation_report(measured.stabilisation, config.stabilise.mode.value)
         if measured.track is not None:
-            summary.altitude = altitude_report(measured.track)
+            summary.altitude = altitude_report(measured.track, telemetry,
+                                               given_offset_s=config.altitude.telemetry_options.time_offset_s)
         summary.deflicker = measured.deflicker
         summary.output = render(config, plan, measured, summary, take=take, staged=staged)
         if config.report_path is not None:

@@ -7,12 +7,13 @@ gains, the altitude of every frame and where the landing site is. All of it in o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from descent.altitude import AltitudeTrack, track_for_frames
+from descent.altitude import AltitudeTrack, OffsetFit, fit_time_offset, track_for_frames
 from descent.build.config import BuildConfig
 from descent.build.plan import BuildPlan
 from descent.build.progress import progress
@@ -35,6 +36,8 @@ from descent.stabilise.analyse import analysis_picture, measure_motion
 from descent.stabilise.motion import FrameMotion
 from descent.stabilise.path import camera_path, site_positions
 from descent.telemetry import Telemetry
+
+log = logging.getLogger("descent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +80,14 @@ def measure(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None, *
     track = None
     if plan.altitude:
         times = np.array([f.time_s for f in infos], np.float64)
-        track = track_for_frames(telemetry, plan.anchors, times, frames_utc=plan.times_are_utc,
-                                 scale_chain=camera[:, 0] if camera is not None else None)
+        chain = camera[:, 0] if camera is not None else None
+        offset: OffsetFit | float = 0.0
+        if telemetry is not None and chain is not None and config.altitude.sync:
+            offset = fit_time_offset(telemetry, times, chain, frames_utc=plan.times_are_utc)
+            if offset.usable:
+                log.info("telemetry synchronised with the images: %+.3f s (%s)", offset.offset_s, offset.verdict)
+        track = track_for_frames(telemetry, plan.anchors, times, frames_utc=plan.times_are_utc, scale_chain=chain,
+                                 time_offset=offset)
         if telemetry is not None and not track.known.any():
             raise DescentError(f"{telemetry.path}: the telemetry covers none of the frames (its times "
                                f"{_span(telemetry.times_s, telemetry.is_utc)}, the frames' "
@@ -148,12 +157,24 @@ def stabilisation_report(stabilisation: Stabilisation, mode: str) -> Stabilisati
                                static_fraction=stabilisation.static_fraction, motion_reused=stabilisation.reused)
 
 
-def altitude_report(track: AltitudeTrack) -> AltitudeReport:
+def altitude_report(track: AltitudeTrack, telemetry: Telemetry | None, *, given_offset_s: float) -> AltitudeReport:
     known = track.known
+    fit = track.offset_fit
+    if fit is not None and fit.usable:
+        offset_source = "images"
+    elif given_offset_s:
+        offset_source = "option"
+    else:
+        offset_source = "none" if fit is None else f"none ({fit.verdict})"
     return AltitudeReport(source=track.source, frames_with_altitude=int(known.sum()),
                           frames_estimated=int((track.estimated & known).sum()), touchdown_s=track.touchdown_s,
                           highest_m=float(np.nanmax(track.altitude_m)) if known.any() else None,
-                          lowest_m=float(np.nanmin(track.altitude_m)) if known.any() else None)
+                          lowest_m=float(np.nanmin(track.altitude_m)) if known.any() else None,
+                          time_offset_s=None if telemetry is None else round(given_offset_s + track.time_offset_s, 4),
+                          offset_source=None if telemetry is None else offset_source,
+                          offset_fit=None if fit is None else fit.to_dict(),
+                          unit=None if telemetry is None else telemetry.unit,
+                          unit_source=None if telemetry is None else telemetry.unit_source)
 
 
 def _span(times: np.ndarray, utc: bool) -> str:
