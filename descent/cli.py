@@ -107,6 +107,14 @@ class _LowerCaseLevel(logging.Formatter):
         return super().format(record)
 
 
+def _unwind_on_signals() -> None:
+    """A polite kill (SIGTERM from CI or a job scheduler) and a closed terminal (SIGHUP) unwind like
+    Ctrl-C, so nothing is left behind: no partial output, no scratch folder."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _interrupt)
+
+
 def _run(debug: bool, quiet: bool, action: Callable[[], None]) -> None:
     """Call the library; turn its errors into one line and an exit code."""
     handler = logging.StreamHandler(sys.stderr)
@@ -117,11 +125,7 @@ def _run(debug: bool, quiet: bool, action: Callable[[], None]) -> None:
     logger.propagate = False
     from descent.errors import DescentError
 
-    # A polite kill (SIGTERM from CI or a job scheduler) and a closed terminal (SIGHUP) unwind like
-    # Ctrl-C, so nothing is left behind: no partial output, no scratch folder.
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _interrupt)
+    _unwind_on_signals()
     try:
         return action()
     except DescentError as error:
@@ -452,6 +456,7 @@ def _root(
 
 def main() -> None:
     """The command, with click's own usage errors (a missing argument, a bad choice) in descent's one-line form."""
+    _unwind_on_signals()  # from the start: a signal while the options are read cleans up too
     try:
         code = app(standalone_mode=False)
     except KeyboardInterrupt:

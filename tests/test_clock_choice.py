@@ -197,7 +197,7 @@ def test_a_shuffled_copy_builds_in_counter_order(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["time_source"] == "none" and report["out_of_place"] == []
     assert [Path(f["file"]).name for f in report["frames"]] == [f"{k}.png" for k in range(n)]
-    assert "WARNING" not in result.stderr
+    assert "warning:" not in result.stderr
     means = decode_video(out, width=48, height=32)[:, 20:, 16:].mean(axis=(1, 2))  # away from the marks
     assert len(means) == n
     expected = 30 + 190 * np.arange(n) / (n - 1)
@@ -212,7 +212,7 @@ def test_out_of_place_through_the_cli_warns_and_strict_stops(tmp_path: Path) -> 
     inspected = run_cli("inspect", tmp_path / "frames", "--json")
     assert inspected.returncode == 0, inspected.stderr
     assert json.loads(inspected.stdout)["time_source"] == "none"
-    warnings = [line for line in inspected.stderr.splitlines() if "WARNING" in line]
+    warnings = [line for line in inspected.stderr.splitlines() if "warning:" in line]
     assert len(warnings) == 1 and "11 of 12 frames out of place against the counter" in warnings[0]
     forced = run_cli("inspect", tmp_path / "frames", "--time-source", "mtime", "--json")
     assert forced.returncode == 0

@@ -332,10 +332,15 @@ def test_an_existing_output_needs_overwrite(place: Place) -> None:
 
 
 def test_interrupted_inspect_says_nothing_was_written(place: Place) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "descent", "inspect", str(place.frames), "-j", "1"],
+    many = place.root / "many"  # enough frames that inspect is still reading when the signal comes
+    many.mkdir()
+    rng = np.random.default_rng(5)
+    for k in range(400):
+        cv2.imwrite(str(many / f"f_{k:04d}.png"), rng.integers(0, 255, (256, 256), np.uint8))
+    process = subprocess.Popen([sys.executable, "-m", "descent", "inspect", str(many), "-j", "1"],
                                cwd=place.root, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                env={**os.environ, "TMPDIR": str(place.tmp)})
-    time.sleep(1.0)
+    time.sleep(2.0)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
     if process.returncode == 0:
