@@ -4,8 +4,13 @@ A nadir camera falls towards a procedural cratered terrain: altitude drops by 10
 hover and a sideways divert, the lander yaws and its attitude oscillates, exposure flickers, a few
 frames are lost in transmission, and the files are named so that plain name order is not time
 order. Beside the frames it writes `telemetry.csv` (altitude as a flight log would give it) and
-`truth.json` (per frame: time, altitude, camera position, yaw, metres per pixel, gain, and the
-ground-truth image-to-image motion that the stabiliser tests compare against).
+`truth.json` (per frame: time, altitude, camera position, yaw, metres per pixel, gain, the
+frame-to-ground homography, and where the landing site is in the frame's pixels).
+
+The envelope parameters (`site_offset`, `divert_fraction`, `yaw_total_deg`, `drop_fraction`) vary
+what real descents vary: where the site sits, how far and when the lander diverts, how far it
+yaws, how many frames are lost. Left at their defaults, the descent is the one this script has
+always made, byte for byte.
 
 The terrain is self-similar, so it can be seen at any altitude: a stack of textures, each level
 twice as fine as the one above and centred on the landing site, where a level is the upsampled
@@ -62,6 +67,20 @@ class DescentSpec:
     step_at: int = -1  # from this frame on, the exposure is multiplied by step_gain (a lasting change)
     step_gain: float = 1.0
     seed: int = 1
+    # The envelope (None: the original flight, the site within about 0.14 frame widths of the centre
+    # and a divert of about a third of the view during the hover).
+    site_offset: float | None = None  # frame widths from the centre to the site in the first frame (0 to 0.45)
+    site_angle_deg: float = 0.0  # its direction on screen, from +x towards +y (down)
+    divert_fraction: float | None = None  # a sideways divert of this many frame widths (0 to 0.5)
+    divert_at: float = 0.75  # ... starting at this fraction of the descent (frames)
+    divert_angle_deg: float = 90.0  # ... the site moving this way on screen
+    divert_s: float = 3.0  # ... over this many seconds
+    yaw_total_deg: float | None = None  # the yaw over the whole descent (None: yaw_rate_deg_s)
+    drop_fraction: float = 0.0  # frames lost at random (in addition to drop_every), never the first or last
+
+
+ENVELOPE_DEFAULTS = {"site_offset": None, "site_angle_deg": 0.0, "divert_fraction": None, "divert_at": 0.75,
+                     "divert_angle_deg": 90.0, "divert_s": 3.0, "yaw_total_deg": None, "drop_fraction": 0.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +98,8 @@ class FrameTruth:
     tilt_x_deg: float = 0.0  # camera tilt about its x axis (the view moves along y), then about y
     tilt_y_deg: float = 0.0
     duplicate_of: str | None = None
+    site_px: tuple[float, float] = (0.0, 0.0)  # the site (ground origin) in this frame's pixels, x right, y down
+    frame_to_ground: tuple[tuple[float, ...], ...] = ()  # 3x3, frame pixels to ground metres: the camera state
 
 
 # --- terrain -------------------------------------------------------------------------------------
@@ -194,6 +215,31 @@ class Terrain:
             out = (1 - weight) * out + weight * self._sample(fine, size_px, view)
         return out
 
+    def render_view(self, size_px: int, view: np.ndarray) -> np.ndarray:
+        """The ground any picture of size_px x size_px shows through `view` (3x3, its pixels to ground
+        metres): float32 radiance, blending the two levels that bracket its resolution at the centre.
+
+        This renders the truth of a stabilised output frame: view = frame_to_ground of the input
+        frame times the inverse of the output warp (input pixels to output pixels).
+        """
+        view = np.asarray(view, np.float64) / view[2, 2]
+        centre = (size_px - 1) / 2
+        corners = np.array([[0, 0, 1], [size_px - 1, 0, 1], [0, size_px - 1, 1], [size_px - 1, size_px - 1, 1],
+                            [centre, centre, 1], [centre + 1, centre, 1], [centre, centre + 1, 1]], np.float64)
+        ground = corners @ view.T
+        ground = ground[:, :2] / ground[:, 2:]
+        m_per_px = math.sqrt(abs(np.cross(ground[5] - ground[4], ground[6] - ground[4])))
+        wanted = math.log2(self.texel_m(0) / m_per_px)
+        reach_m = float(np.abs(ground[:4]).max()) * 1.05
+        finest = min(len(self.levels) - 1, max(0, int(math.log2(self.extent_m / 2 / reach_m))))
+        coarse = int(min(max(math.floor(wanted), 0), finest))
+        fine = min(coarse + 1, finest)
+        weight = float(min(max(wanted - coarse, 0.0), 1.0)) if fine != coarse else 0.0
+        out = self._sample(coarse, size_px, view)
+        if weight > 0:
+            out = (1 - weight) * out + weight * self._sample(fine, size_px, view)
+        return out
+
     def _sample(self, level: int, size_px: int, view: np.ndarray) -> np.ndarray:
         texel = self.texel_m(level)
         tex_centre = (self.texture_px - 1) / 2
@@ -260,7 +306,11 @@ def flight(spec: DescentSpec) -> list[dict[str, float]]:
     phase = rng.uniform(0, 2 * math.pi, 4)
     jitter_x = spec.jitter_px * (np.sin(2 * math.pi * 1.3 * t + phase[0]) + 0.5 * rng.standard_normal(n))
     jitter_y = spec.jitter_px * (np.sin(2 * math.pi * 0.9 * t + phase[1]) + 0.5 * rng.standard_normal(n))
-    yaw = math.radians(spec.yaw_rate_deg_s) * t + math.radians(0.3) * np.sin(2 * math.pi * 0.7 * t + phase[2])
+    yaw_path = (math.radians(spec.yaw_rate_deg_s) * t if spec.yaw_total_deg is None
+                else math.radians(spec.yaw_total_deg) * t / max(t[-1], 1e-9))
+    yaw = yaw_path + math.radians(0.3) * np.sin(2 * math.pi * 0.7 * t + phase[2])
+    if spec.site_offset is not None or spec.divert_fraction is not None:
+        x, y = _envelope_path(spec, alt, m_per_px, yaw_path, yaw, t)
     gain = 1 + spec.flicker * rng.standard_normal(n)
     if spec.flicker_model != "noise":
         gain = np.exp(flicker_log_gains(spec.flicker_model, n, spec.flicker, np.random.default_rng(spec.seed + 3),
@@ -275,6 +325,58 @@ def flight(spec: DescentSpec) -> list[dict[str, float]]:
          "tilt_x_rad": float(tilt_x[i]), "tilt_y_rad": float(tilt_y[i])}
         for i in range(n)
     ]
+
+
+def _rotation(angle_rad: float) -> np.ndarray:
+    return np.array([[math.cos(angle_rad), -math.sin(angle_rad)], [math.sin(angle_rad), math.cos(angle_rad)]])
+
+
+def _envelope_path(spec: DescentSpec, alt: np.ndarray, m_per_px: np.ndarray, yaw_path: np.ndarray,
+                   yaw: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Camera position over the ground (x, y in metres, site at the origin) for the envelope parameters.
+
+    On screen (before attitude jitter and tilt) the site starts `site_offset` frame widths from the
+    centre in the direction `site_angle_deg`, and a slant approach brings it in as the logarithm of
+    the altitude falls, under the centre only at the last frame. The divert is a real one: until
+    `divert_at` the lander flies towards another point, a fixed ground offset that shows as
+    `divert_fraction` frame widths at the moment of the divert; over `divert_s` it moves sideways so
+    that the site moves that far along `divert_angle_deg` on screen.
+    """
+    n, size = len(alt), spec.size_px
+    log_alt = np.log(alt)
+    progress = (log_alt - log_alt[-1]) / max(log_alt[0] - log_alt[-1], 1e-9)  # 1 at the first frame, 0 at the last
+    k = min(max(round(spec.divert_at * (n - 1)), 0), n - 1)
+    direction = math.radians(spec.divert_angle_deg)
+    towards = (spec.divert_fraction or 0.0) * size * m_per_px[k] * np.array([math.cos(direction), math.sin(direction)])
+    divert_m = _rotation(float(yaw_path[k])) @ towards  # the ground offset of the point flown to before the divert
+    done = np.clip((t - t[k]) / max(spec.divert_s, 1e-9), 0.0, 1.0)
+    still_to_go = 0.5 + 0.5 * np.cos(math.pi * done)  # 1 until the divert, 0 after it, smoothly
+    # The site in the first frame exactly where asked: the slant's part is what the divert does not explain.
+    angle = math.radians(spec.site_angle_deg)
+    asked = (spec.site_offset or 0.0) * size * np.array([math.cos(angle), math.sin(angle)])
+    first = asked + still_to_go[0] * _rotation(-float(yaw[0])) @ divert_m / m_per_px[0]
+    slant0 = _rotation(float(yaw[0] - yaw_path[0])) @ first
+    x, y = np.empty(n), np.empty(n)
+    for i in range(n):
+        camera = -_rotation(float(yaw_path[i])) @ (slant0 * progress[i]) * m_per_px[i] + still_to_go[i] * divert_m
+        x[i], y[i] = camera
+    return x, y
+
+
+def site_in_frames(spec: DescentSpec) -> np.ndarray:
+    """n x 2: where the site is in every camera frame (dropped ones included), without rendering."""
+    return np.array([site_pixel(_view(spec, state)) for state in flight(spec)])
+
+
+def site_pixel(view: np.ndarray) -> tuple[float, float]:
+    """The ground origin (the site) in the pixels of a frame whose frame-to-ground homography is `view`."""
+    site = np.linalg.solve(view, np.array([0.0, 0.0, 1.0]))
+    return float(site[0] / site[2]), float(site[1] / site[2])
+
+
+def _view(spec: DescentSpec, state: dict[str, float]) -> np.ndarray:
+    return frame_to_ground(spec.size_px, state["x_m"], state["y_m"], state["yaw_rad"], state["m_per_px"],
+                           (state["tilt_x_rad"], state["tilt_y_rad"]), math.radians(spec.fov_deg))
 
 
 FLICKER_MODELS = ("noise", "hunting", "walk", "bursts")
@@ -417,14 +519,8 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
     """Write the frames, `telemetry.csv` and `truth.json` into out_dir; return the truth."""
     out_dir.mkdir(parents=True, exist_ok=True)
     states = flight(spec)
-    largest_view_m = max(s["m_per_px"] for s in states) * spec.size_px * 1.6
-    # Whenever a frame's resolution lies between two levels, the finer one must hold its whole
-    # footprint (diagonal and the lander's offset), or the blend would jump between frames: level 0
-    # spans three widest views at 4x the frame's pixels, which leaves about 18% to spare.
-    texture_px = spec.size_px * 4
-    zoom = max(s["m_per_px"] for s in states) / min(s["m_per_px"] for s in states)
-    levels = math.ceil(math.log2(zoom * 1.6)) + 2
-    terrain = Terrain(texture_px, largest_view_m * 3.0, levels, spec.seed)
+    terrain = terrain_for(spec, states)
+    lost = lost_frames(spec)
     rng = np.random.default_rng(spec.seed + 2)
     vignette = vignetting_factor(spec.size_px, spec.vignetting) if spec.vignetting else None
     defects = defect_sites(spec) if spec.hot_pixels else []
@@ -433,10 +529,11 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
     for index, state in enumerate(states):
         when = START_UTC + timedelta(seconds=state["t_s"])
         dropped = spec.drop_every and index % spec.drop_every == spec.drop_every // 2
-        if dropped:
+        if dropped or lost[index]:
             continue
         radiance = terrain.render(spec.size_px, state["x_m"], state["y_m"], state["yaw_rad"], state["m_per_px"],
                                   (state["tilt_x_rad"], state["tilt_y_rad"]), math.radians(spec.fov_deg))
+        view = _view(spec, state)
         if spec.occluder:
             radiance = add_lander_leg(radiance)
         if index >= spec.frames - spec.dust_frames:
@@ -456,7 +553,8 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
             file=name, index=index, time_s=when.timestamp(), time_utc=when.isoformat(),
             altitude_m=state["altitude_m"], camera_x_m=state["x_m"], camera_y_m=state["y_m"],
             yaw_deg=math.degrees(state["yaw_rad"]), m_per_px=state["m_per_px"], gain=state["gain"],
-            tilt_x_deg=math.degrees(state["tilt_x_rad"]), tilt_y_deg=math.degrees(state["tilt_y_rad"]))
+            tilt_x_deg=math.degrees(state["tilt_x_rad"]), tilt_y_deg=math.degrees(state["tilt_y_rad"]),
+            site_px=site_pixel(view), frame_to_ground=tuple(tuple(float(v) for v in row) for row in view))
         truth.append(record)
         written.append(record)
     for k in range(spec.duplicates):
@@ -465,13 +563,49 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
         (out_dir / copy_name).write_bytes((out_dir / original.file).read_bytes())
         truth.append(FrameTruth(**{**asdict(original), "file": copy_name, "duplicate_of": original.file}))
     _write_telemetry(out_dir / "telemetry.csv", states)
-    described = asdict(spec)
-    if spec.flicker_model == "noise":  # the spec as it was before the other models, byte for byte
-        del described["flicker_model"], described["hunting_period_frames"]
-    summary = {"spec": described, "frames": [asdict(t) for t in truth],
+    summary = {"spec": _described(spec), "frames": [asdict(t) for t in truth],
                "defects": [{"y": y, "x": x, "hot": hot} for y, x, hot in defects]}
     (out_dir / "truth.json").write_text(json.dumps(summary, indent=1))
     return truth
+
+
+def lost_frames(spec: DescentSpec) -> np.ndarray:
+    """Which camera frames are lost at random (`drop_fraction`), never the first or the last."""
+    lost = np.zeros(spec.frames, bool)
+    if spec.drop_fraction > 0:
+        lost = np.random.default_rng(spec.seed + 4).random(spec.frames) < spec.drop_fraction
+        lost[[0, -1]] = False
+    return lost
+
+
+def _described(spec: DescentSpec) -> dict[str, object]:
+    """The spec for truth.json, without the parameters added later while they are at their defaults:
+    a descent that does not use them is described byte for byte as before."""
+    described = asdict(spec)
+    if spec.flicker_model == "noise":
+        del described["flicker_model"], described["hunting_period_frames"]
+    if all(described[key] == value for key, value in ENVELOPE_DEFAULTS.items()):
+        for key in ENVELOPE_DEFAULTS:
+            del described[key]
+    return described
+
+
+def terrain_for(spec: DescentSpec, states: list[dict[str, float]] | None = None) -> Terrain:
+    """The terrain a descent of this spec is rendered from (the same every time for the same spec)."""
+    states = flight(spec) if states is None else states
+    largest_view_m = max(s["m_per_px"] for s in states) * spec.size_px * 1.6
+    # Whenever a frame's resolution lies between two levels, the finer one must hold its whole
+    # footprint (diagonal and the lander's offset), or the blend would jump between frames: level 0
+    # spans three widest views at 4x the frame's pixels, which leaves about 18% to spare.
+    texture_px = spec.size_px * 4
+    if spec.site_offset is not None or spec.divert_fraction is not None:
+        # The finer level must also reach the site wherever it is in view: a level holds at least a
+        # quarter of its texture's width in frame widths either side of the centre.
+        reach = max(math.hypot(s["x_m"], s["y_m"]) / (s["m_per_px"] * spec.size_px) for s in states)
+        texture_px = spec.size_px * max(4, math.ceil(4 * (0.75 + reach)))
+    zoom = max(s["m_per_px"] for s in states) / min(s["m_per_px"] for s in states)
+    levels = math.ceil(math.log2(zoom * 1.6)) + 2
+    return Terrain(texture_px, largest_view_m * 3.0, levels, spec.seed)
 
 
 def _write_telemetry(path: Path, states: list[dict[str, float]]) -> None:
@@ -509,6 +643,15 @@ def main() -> None:
     parser.add_argument("--hot-pixels", type=int, default=0, help="plant N hot and dead pixels")
     parser.add_argument("--vignetting", type=float, default=0.0, help="corner falloff, 0.4 = 40%% darker")
     parser.add_argument("--tilt", type=float, default=0.0, help="attitude oscillation as camera tilt, degrees")
+    parser.add_argument("--fps", type=float, default=defaults.fps, help="capture rate, frames per second")
+    parser.add_argument("--jitter", type=float, default=defaults.jitter_px, help="attitude oscillation, pixels")
+    parser.add_argument("--site-offset", type=float, help="frame widths from the centre to the site at first")
+    parser.add_argument("--site-angle", type=float, default=defaults.site_angle_deg, help="its direction, degrees")
+    parser.add_argument("--divert", type=float, help="a sideways divert of this many frame widths")
+    parser.add_argument("--divert-at", type=float, default=defaults.divert_at, help="... at this share of the descent")
+    parser.add_argument("--divert-angle", type=float, default=defaults.divert_angle_deg, help="... this way, degrees")
+    parser.add_argument("--yaw-total", type=float, help="yaw over the whole descent, degrees")
+    parser.add_argument("--drop-fraction", type=float, default=0.0, help="share of the frames lost at random")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     args = parser.parse_args()
     spec = DescentSpec(frames=args.frames, size_px=args.size, bits=args.bits, flicker=args.flicker,
@@ -517,7 +660,10 @@ def main() -> None:
                        coarse_clock=args.coarse_clock, name_style=args.name_style,
                        image_format=args.format, occluder=args.occluder, dust_frames=args.dust_frames,
                        bayer=args.bayer, hot_pixels=args.hot_pixels, vignetting=args.vignetting, tilt_deg=args.tilt,
-                       seed=args.seed)
+                       seed=args.seed, fps=args.fps, jitter_px=args.jitter, site_offset=args.site_offset,
+                       site_angle_deg=args.site_angle, divert_fraction=args.divert, divert_at=args.divert_at,
+                       divert_angle_deg=args.divert_angle, yaw_total_deg=args.yaw_total,
+                       drop_fraction=args.drop_fraction)
     truth = generate(args.out_dir, spec)
     print(f"wrote {len(truth)} frames to {args.out_dir}")
 
