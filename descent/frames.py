@@ -90,6 +90,17 @@ class ProductLabel:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoFrameRef:
+    """Where a frame of a video file is: the file's video stream, the frame's place and its times there."""
+
+    stream: int  # the video stream's index in the file (ffmpeg's 0:N)
+    index: int  # the frame's number in that stream, in presentation order from 0
+    pts_s: float  # presentation time, seconds from the file's start: where a player shows it
+    time_s: float  # capture time: pts_s plus the part's start (creation_time, or the earlier parts' end)
+    utc: bool  # time_s is UTC (every part has a creation_time)
+
+
+@dataclass(frozen=True, slots=True)
 class FrameInfo:
     """One frame as found on disk, before its pixels are read."""
 
@@ -103,6 +114,13 @@ class FrameInfo:
     counter: int | None = None  # a frame counter found in the name, when there is one
     layout: RawLayout | None = None  # where the pixels are, for a headerless archive product
     label: ProductLabel | None = None  # what an archive product's label says
+    video: VideoFrameRef | None = None  # a frame of the video file at `path` (descent.sources.video)
+
+    @property
+    def name(self) -> str:
+        """The frame's name in reports, messages and keys, one per frame: the file, or `file#000123` for
+        frame 123 of a video."""
+        return str(self.path) if self.video is None else f"{self.path}#{self.video.index:06d}"
 
     @property
     def size(self) -> tuple[int, int]:

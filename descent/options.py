@@ -24,6 +24,7 @@ class TimeSource(enum.StrEnum):
     NAME = "name"  # a timestamp in the file name
     EXIF = "exif"  # DateTimeOriginal + SubSecTimeOriginal (+ OffsetTimeOriginal)
     MTIME = "mtime"  # file modification time: often the time of a copy, not of capture
+    VIDEO = "video"  # a video file's presentation times (from its creation_time when it has one)
     NONE = "none"  # no times: natural name order
 
 

@@ -1,6 +1,8 @@
 """Scan: find the frames, read their headers and capture times, put them in order; read the altitude log.
 
-Only headers and times are read, so this costs little even for 10,000 frames.
+Only headers and times are read, so this costs little even for 10,000 frames. Video files are
+probed instead (their streams and every frame's presentation time, descent.sources.video), and
+their frames take the place of image frames from there on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from descent.report import Unreadable
 from descent.sources.discover import discover
 from descent.sources.images import probe
 from descent.sources.times import assign_times
+from descent.sources.video import VideoStream, join_videos, probe_video
 from descent.telemetry import Telemetry, read_telemetry
 
 log = logging.getLogger("descent")
@@ -44,6 +47,8 @@ def skip_or_stop(error: FrameReadError, *, strict: bool) -> Unreadable:
 def scan(source: SourceConfig, run: RunConfig) -> Scan:
     """Find the frames, read their headers and capture times, and put them in order."""
     found = discover(list(source.inputs), recursive=source.recursive)
+    if found.videos:
+        return _scan_videos(found.videos, len(found.skipped), source, run)
 
     def safe_probe(path: Path) -> FrameInfo | FrameReadError:
         try:
@@ -66,6 +71,35 @@ def scan(source: SourceConfig, run: RunConfig) -> Scan:
     for note in sequence.notes:
         log.info("%s", note)
     return Scan(sequence, len(found.images), len(found.skipped), unreadable)
+
+
+def _scan_videos(videos: list[Path], skipped: int, source: SourceConfig, run: RunConfig) -> Scan:
+    """The frames of video files, joined in time order, each with its presentation time."""
+    def safe_probe(path: Path) -> VideoStream | FrameReadError:
+        try:
+            return probe_video(path)
+        except FrameReadError as error:
+            return error
+
+    streams: list[VideoStream] = []
+    unreadable: list[Unreadable] = []
+    for result in ordered_map(safe_probe, videos, workers=min(run.worker_count, len(videos))):
+        if isinstance(result, FrameReadError):
+            unreadable.append(skip_or_stop(result, strict=source.strict))
+        else:
+            streams.append(result)
+    if not streams:
+        first = f" (first: {unreadable[0].file}: {unreadable[0].reason})" if unreadable else ""
+        raise DescentError(f"{', '.join(source.inputs)}: none of the {len(videos)} videos could be read{first}")
+    joined = join_videos(streams)
+    for note in joined.notes:
+        log.info("%s", note)
+    timed = assign_times(joined.frames, source.times)
+    timed.notes[:0] = joined.notes
+    sequence = order_frames(timed, strict=source.strict)
+    for note in sequence.notes[len(joined.notes):]:
+        log.info("%s", note)
+    return Scan(sequence, len(joined.frames), skipped, unreadable)
 
 
 def load_telemetry(config: AltitudeConfig) -> Telemetry | None:

@@ -15,6 +15,7 @@ from descent.errors import FrameReadError
 from descent.frames import FrameInfo
 from descent.sources.products import probe_product
 from descent.sources.raw import read_raw
+from descent.sources.video import read_video_frame
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"
@@ -215,10 +216,13 @@ def read_pixels(info: FrameInfo) -> np.ndarray:
     """A frame's pixels, C-contiguous: H x W grey or H x W x 3 BGR, as `probe` described them.
 
     uint8 or uint16; float32 for frames of bit depth 32 (NaN and infinity kept: they are missing
-    data, mapped to black by normalisation). Alpha is dropped. Truncated files are refused.
+    data, mapped to black by normalisation). Alpha is dropped. Truncated files are refused. A frame of
+    a video comes from its file's decoder (descent.sources.video).
     """
     if info.layout is not None:
         return read_raw(info.layout)
+    if info.video is not None:
+        return read_video_frame(info)
     return decode_image(info.path)
 
 

@@ -1,5 +1,7 @@
 """Capture times: from a sidecar index, the file name, EXIF, or the file's modification time.
 
+Frames of video files carry their own: their presentation times (descent.sources.video).
+
 One source serves the whole sequence: mixing clocks (a name stamp for some frames, EXIF for
 others) would order frames by two different clocks. The first source in the order of trust that
 has a time for every frame wins; `--time-source` forces one.
@@ -175,6 +177,8 @@ def assign_times(frames: list[FrameInfo], options: TimeOptions) -> TimedFrames:
     Modification times are skipped (unless forced) when they look like a copy or disagree with a
     counter in the names: the frames are then in counter (or natural name) order, with no times.
     """
+    if any(f.video is not None for f in frames):
+        return _video_times(frames, options)
     notes: list[str] = []
     warnings: list[str] = []
     forced = options.source
@@ -212,6 +216,27 @@ def assign_times(frames: list[FrameInfo], options: TimeOptions) -> TimedFrames:
                  + (" (the counter in their names)" if counters else ""))
     timed = [replace(f, counter=c) for f, c in zip(frames, _each(counters, len(frames)), strict=True)]
     return TimedFrames(timed, TimeSource.NONE, False, notes, warnings)
+
+
+def _video_times(frames: list[FrameInfo], options: TimeOptions) -> TimedFrames:
+    """Frames of videos: their presentation times, the only clock they have (or none, when forced)."""
+    if not all(f.video is not None for f in frames):
+        raise UsageError("video files and image frames given together: give one or the other")
+    forced = options.source
+    if forced is TimeSource.NONE:
+        return TimedFrames(frames, TimeSource.NONE, False, ["--time-source none: the videos' frames in their order, "
+                                                            "their presentation times not used"])
+    if forced not in (None, TimeSource.VIDEO) or options.index_csv is not None or options.name_pattern is not None:
+        given = f"--time-source {forced}" if forced not in (None, TimeSource.VIDEO) else (
+            "--times" if options.index_csv is not None else "--name-pattern")
+        raise UsageError(f"{given}: the frames of a video have their presentation times; leave it out "
+                         "(or give --time-source none to ignore them)")
+    refs = [f.video for f in frames if f.video is not None]
+    utc = all(ref.utc for ref in refs)
+    timed = [replace(f, time_s=ref.time_s, stamped_time_s=ref.time_s) for f, ref in zip(frames, refs, strict=True)]
+    note = ("capture times are the videos' presentation times, from their creation_time (UTC)" if utc else
+            "capture times are the videos' presentation times, from 0 (no creation_time in the file)")
+    return TimedFrames(timed, TimeSource.VIDEO, utc, [note])
 
 
 def _mtimes_usable(frames: list[FrameInfo], times: list[float | None], counters: list[int] | None, *,
@@ -316,6 +341,7 @@ def _fix_for(source: TimeSource) -> str:
         "or another --time-source",
         TimeSource.EXIF: "choose another --time-source",
         TimeSource.MTIME: "choose another --time-source",
+        TimeSource.VIDEO: "video times are for the frames of video files; choose another --time-source",
         TimeSource.NONE: "",
     }[source]
 
@@ -343,4 +369,6 @@ def _times_from(
         return _label_times(frames), all(f.label and f.label.start_time_s is not None for f in frames), counters
     if source is TimeSource.EXIF:
         return [_exif_time(f.path) for f in frames], True, counters
+    if source is TimeSource.VIDEO:  # image frames (video frames never come here): none has a video's time
+        return [None] * len(frames), False, counters
     return [os.stat(f.path).st_mtime for f in frames], True, counters
