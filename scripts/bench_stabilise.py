@@ -21,6 +21,7 @@ Usage: python scripts/bench_stabilise.py [--frames 240] [--size 512] [--keep DIR
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import json
 import math
@@ -31,13 +32,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-from benchlib import ffmpeg_alone, timed
+from benchlib import decode_grey, encode_grey, ffmpeg_alone, timed
 from synthetic_archive import Sample, write_archive
-from synthetic_descent import DescentSpec, generate
+from synthetic_descent import DescentSpec, Terrain, generate, site_in_frames, terrain_for
 
 from descent.allocator import keep_freed_memory
 from descent.build import RunConfig, SourceConfig
@@ -47,9 +49,19 @@ from descent.frames import FrameInfo
 from descent.normalise import NormaliseConfig, plan_normalisation
 from descent.sources.images import probe, read_pixels
 from descent.stabilise.analyse import as_decoded, measure_motion
-from descent.stabilise.metrics import interframe_motion, interframe_psnr, jitter_px, keystone_px
+from descent.stabilise.metrics import (
+    covered_mask,
+    ground_agreement,
+    interframe_motion,
+    interframe_psnr,
+    jitter_px,
+    keystone_px,
+    locate_in_output,
+    motion_from_maps,
+    picture_kept,
+)
 from descent.stabilise.motion import ANALYSIS_WIDTH, FrameMotion, save_motion
-from descent.stabilise.similarity import Similarity
+from descent.stabilise.similarity import Similarity, project
 
 
 def decode(path: Path, size: int) -> np.ndarray:
@@ -202,20 +214,329 @@ def archive(frames: Path, products: Path) -> tuple[list[FrameInfo], Callable[[np
     return infos, plan_normalisation(infos, NormaliseConfig(), workers=2, read=read_pixels).analysis_grey
 
 
+# --- the envelope sweep ---------------------------------------------------------------------------
+
+TARGETS = {"wander": "<= 1 px RMS (lock)", "jitter": "<= 0.3x vid.stab", "kept": ">= 95% (lock, smooth)",
+           "real": ">= 99% real in 95% of frames", "psnr": ">= 25 dB", "cost": "<= 3 ms at 1024 px, one core"}
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What one output video of one descent scores, measured on the decoded frames against the truth."""
+
+    wander_rms_px: float  # the true site's position in the output frames, RMS around its mean
+    wander_max_px: float  # ... and the largest distance from that mean
+    jitter_px: float  # metrics.jitter_px of the output's motion (its maps and the true input motion)
+    kept: float  # mean over frames of the share of the input frame shown
+    real_frames: float  # share of the (dust-free) frames with at least 99% real ground
+    real_p5: float  # the 5th percentile over frames of the real-ground share
+    fill_psnr_db: float  # the pixels no input covers, against the truth of the same view (nan: no fill)
+    fill_share: float  # their share of the output pixels
+    unlocated: int  # output frames the registration could not place (left out of every figure)
+
+
+def draw_specs(count: int, seed: int, size: int, frames: int) -> list[DescentSpec]:
+    """Descents drawn at random over the envelope; the divert's direction is redrawn until the site
+    stays within 0.45 frame widths of the centre in every frame (a site that leaves the view is a
+    different test)."""
+    rng = np.random.default_rng(seed)
+    specs = []
+    for k in range(count):
+        spec = DescentSpec(frames=frames, size_px=size, fps=float(rng.uniform(1, 15)),
+                           jitter_px=float(rng.uniform(1, 10)), tilt_deg=float(rng.uniform(0, 1)),
+                           site_offset=float(rng.uniform(0, 0.45)), site_angle_deg=float(rng.uniform(0, 360)),
+                           divert_fraction=float(rng.uniform(0, 0.5)), divert_at=float(rng.uniform(0.2, 0.9)),
+                           yaw_total_deg=float(rng.uniform(0, 120) * rng.choice([-1, 1])),
+                           drop_fraction=float(rng.uniform(0, 0.05)), occluder=bool(rng.random() < 0.5),
+                           dust_frames=frames // 20 if rng.random() < 0.5 else 0, flicker=0.02, seed=seed * 100 + k)
+        best, best_reach = spec, math.inf
+        for angle in rng.permutation(np.arange(0.0, 360.0, 10.0)):
+            candidate = replace(spec, divert_angle_deg=float(angle))
+            sites = site_in_frames(candidate)
+            reach = float(np.hypot(*(sites - (size - 1) / 2).T).max()) / size
+            if reach < best_reach:
+                best, best_reach = candidate, reach
+            if reach <= 0.45:
+                break
+        specs.append(best)
+    return specs
+
+
+def describe(spec: DescentSpec) -> str:
+    return (f"site {spec.site_offset:.2f} w at {spec.site_angle_deg:.0f} deg, divert {spec.divert_fraction:.2f} w "
+            f"at {spec.divert_at:.0%} towards {spec.divert_angle_deg:.0f} deg, yaw {spec.yaw_total_deg:+.0f} deg, "
+            f"jitter {spec.jitter_px:.1f} px, tilt {spec.tilt_deg:.2f} deg, drops {spec.drop_fraction:.1%}, "
+            f"{spec.fps:.1f} frames/s" + (", leg" if spec.occluder else "")
+            + (f", dust {spec.dust_frames}" if spec.dust_frames else ""))
+
+
+def locate_all(video: np.ndarray, sources: np.ndarray) -> list[np.ndarray | None]:
+    """Each output frame's map from its input frame (None where it cannot be placed). Where SIFT finds
+    too little (dust, soft ground), the last frame placed is the guess; frames before the first one
+    placed get a second try from the frame after them."""
+    maps: list[np.ndarray | None] = []
+    guess = None
+    for out, source in zip(video, sources, strict=True):
+        found = locate_in_output(out, source, guess)
+        maps.append(found)
+        guess = found if found is not None else guess
+    for k in range(len(maps) - 2, -1, -1):
+        if maps[k] is None and maps[k + 1] is not None:
+            maps[k] = locate_in_output(video[k], sources[k], maps[k + 1])
+    return maps
+
+
+def score(video: np.ndarray, sources: np.ndarray, frames: list[dict], terrain: Terrain, dusty: np.ndarray,
+          maps: list[np.ndarray | None] | None = None) -> Figures:
+    """The figures of one decoded output video whose input frames (decoded the same way) are `sources`."""
+    maps = locate_all(video, sources) if maps is None else maps
+    size = video.shape[2], video.shape[1]
+    views = [np.array(f["frame_to_ground"]) for f in frames]
+    steps = [np.eye(3)] + [np.linalg.solve(views[k], views[k - 1]) for k in range(1, len(views))]
+    placed = [k for k, m in enumerate(maps) if m is not None]
+    sites = np.array([project(maps[k], np.array([frames[k]["site_px"]]))[0] for k in placed])
+    distance = np.hypot(*(sites - sites.mean(axis=0)).T)
+    kept = [picture_kept(maps[k], sources.shape[1:], video.shape[1:]) for k in placed]
+    real, sse, fill_pixels = [], 0.0, 0
+    for k in placed:
+        if dusty[k]:
+            continue  # the truth has no dust: real ground cannot be judged there
+        matrix = maps[k]
+        truth = terrain.render_view(size[0], views[k] @ np.linalg.inv(matrix))
+        covered = covered_mask(matrix, sources.shape[1:], video.shape[1:], inset_px=1)
+        share, frame_sse, count = ground_agreement(video[k], truth, covered)
+        if not np.isnan(share):
+            real.append(share)
+            sse, fill_pixels = sse + frame_sse, fill_pixels + count
+    total = len(real) * video.shape[1] * video.shape[2]
+    return Figures(
+        wander_rms_px=float(np.sqrt(np.mean(distance**2))), wander_max_px=float(distance.max()),
+        jitter_px=jitter_px(motion_from_maps(maps, steps, *size)), kept=float(np.mean(kept)),
+        real_frames=float(np.mean(np.array(real) >= 0.99)) if real else float("nan"),
+        real_p5=float(np.percentile(real, 5)) if real else float("nan"),
+        fill_psnr_db=10 * math.log10(255.0**2 * fill_pixels / sse) if sse > 0 else float("nan"),
+        fill_share=fill_pixels / total if total else float("nan"), unlocated=len(maps) - len(placed))
+
+
+SWEEP_VARIANTS = ("descent lock", "descent smooth", "vid.stab")
+
+
+def sweep_descent(spec: DescentSpec, root: Path, name: str) -> tuple[dict[str, Figures], str]:
+    """Build one descent every way, decode, and score each video against the truth."""
+    frames_dir, _, work = prepare(root, name, spec)
+    truth = json.loads((frames_dir / "truth.json").read_text())
+    frames = sorted((f for f in truth["frames"] if not f["duplicate_of"]), key=lambda f: f["time_s"])
+    dusty = np.array([f["index"] >= spec.frames - spec.dust_frames for f in frames])
+    subprocess.run([sys.executable, "-m", "descent", "build", str(frames_dir), "-o", str(work / "lossless.mkv"), "-y",
+                    "-q", "--stabilise", "off", "--crf", "0"], check=True)
+    sources = decode_grey(work / "lossless.mkv")
+    videos: dict[str, Path] = {}
+    notes = []
+    for mode in ("lock", "smooth"):
+        _, summary = descent_build(frames_dir, work / f"{mode}.mp4", mode)
+        stab = summary.get("stabilisation", {})
+        notes.append(f"{mode}: zoom {stab.get('zoom', float('nan')):.2f}x, "
+                     f"{stab.get('frames_with_fill', '?')} frames with fill")
+        videos[f"descent {mode}"] = work / f"{mode}.mp4"
+    vidstab(work / "lossless.mkv", work / "vidstab.mp4", work)
+    videos["vid.stab"] = work / "vidstab.mp4"
+    terrain = terrain_for(replace(spec))
+    results = {}
+    for variant, path in videos.items():
+        video = decode_grey(path)
+        if len(video) != len(sources):
+            notes.append(f"{variant}: {len(video)} frames for {len(sources)} inputs, not scored")
+            continue
+        results[variant] = score(video, sources, frames, terrain, dusty)
+    return results, "; ".join(notes)
+
+
+def fill_cost_ms() -> str:
+    """The canvas fill's time per 1024x1024 frame on one core, or why it cannot be timed."""
+    try:
+        from descent.stabilise import canvas
+    except ImportError as error:
+        return f"skipped: descent.stabilise.canvas is not importable ({error})"
+    import cv2
+
+    size = 1024
+    rng = np.random.default_rng(5)
+    picture = cv2.GaussianBlur((rng.random((size, size)) * 255).astype(np.uint8), (0, 0), 2.0)
+    takes_margins = "with_margins" in inspect.signature(canvas.cover_of).parameters
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        fill = canvas.Canvas(size, size)
+        times = []
+        for k in range(40):
+            angle, zoom = 0.01 * k, 1.0 + 0.01 * k
+            matrix = np.vstack([cv2.getRotationMatrix2D((size / 2, size / 2), math.degrees(angle), zoom), [0, 0, 1]])
+            matrix[:2, 2] += (20.0 * math.sin(k / 3), 15.0 * math.cos(k / 4))
+            warped = cv2.warpPerspective(picture, matrix, (size, size), flags=cv2.INTER_LINEAR)
+            moved = np.eye(3)
+            moved[:2, 2] = (2.0, 1.0)
+            start = time.perf_counter()
+            margins = {"with_margins": k % getattr(canvas, "MARGIN_EVERY", 1) == 0} if takes_margins else {}
+            cover = canvas.cover_of(picture, matrix, width=size, height=size, static=None, **margins)
+            fill.compose(warped, cover, moved if k else None, usable=True)
+            times.append(time.perf_counter() - start)
+    except (TypeError, AttributeError, ValueError, cv2.error) as error:  # the canvas is being written
+        return f"skipped: the canvas's interface is not the one timed here ({type(error).__name__}: {error})"
+    finally:
+        cv2.setNumThreads(threads)
+    return f"{1000 * float(np.median(times[5:])):.2f} ms a 1024x1024 frame on one core (median of 35)"
+
+
+def sweep(root: Path, count: int, seed: int, size: int, frames: int) -> list[str]:
+    specs = draw_specs(count, seed, size, frames)
+    per_descent: list[dict[str, Figures]] = []
+    lines = [f"\nenvelope sweep: {count} descents of {frames} frames at {size}x{size}, seed {seed}"]
+    for k, spec in enumerate(specs):
+        start = time.perf_counter()
+        results, notes = sweep_descent(spec, root, f"sweep-{seed}-{k}")
+        per_descent.append(results)
+        print(f"[{k + 1}/{count}] {describe(spec)} ({time.perf_counter() - start:.0f} s; {notes})", flush=True)
+        for variant, fig in results.items():
+            print(f"    {variant:15s} wander {fig.wander_rms_px:6.2f} px RMS (max {fig.wander_max_px:6.1f}), "
+                  f"jitter {fig.jitter_px:.3f} px, kept {fig.kept:.0%}, real>=99% in {fig.real_frames:.0%} "
+                  f"of frames (p5 {fig.real_p5:.1%}), fill {fig.fill_share:.1%} at {fig.fill_psnr_db:.1f} dB, "
+                  f"unlocated {fig.unlocated}", flush=True)
+    return lines + sweep_table(per_descent) + [f"fill cost: {fill_cost_ms()} (target {TARGETS['cost']})"]
+
+
+def sweep_table(per_descent: list[dict[str, Figures]]) -> list[str]:
+    """Median and worst over the sweep of each figure, per variant; jitter also as a ratio to vid.stab's."""
+    def column(variant: str, pick: Callable[[dict[str, Figures]], float]) -> np.ndarray:
+        return np.array([pick(r) for r in per_descent if variant in r and "vid.stab" in r], np.float64)
+
+    rows = [("site wander RMS (px)", lambda r, v: r[v].wander_rms_px, max, "{:.2f}", TARGETS["wander"]),
+            ("site wander max (px)", lambda r, v: r[v].wander_max_px, max, "{:.1f}", ""),
+            ("jitter (px)", lambda r, v: r[v].jitter_px, max, "{:.3f}", ""),
+            ("jitter vs vid.stab", lambda r, v: r[v].jitter_px / r["vid.stab"].jitter_px, max, "{:.2f}x",
+             TARGETS["jitter"]),
+            ("picture kept", lambda r, v: r[v].kept, min, "{:.0%}", TARGETS["kept"]),
+            ("frames with >= 99% real ground", lambda r, v: r[v].real_frames, min, "{:.0%}", TARGETS["real"]),
+            ("real ground, 5th percentile frame", lambda r, v: r[v].real_p5, min, "{:.1%}", ""),
+            ("fill share of the output", lambda r, v: r[v].fill_share, max, "{:.1%}", ""),
+            ("fill PSNR (dB)", lambda r, v: r[v].fill_psnr_db, min, "{:.1f}", TARGETS["psnr"]),
+            ("unlocated frames", lambda r, v: float(r[v].unlocated), max, "{:.0f}", "")]
+    head = "| figure | " + " | ".join(f"{v} median | {v} worst" for v in SWEEP_VARIANTS) + " | target |"
+    lines = [head, "|---|" + "---:|" * (2 * len(SWEEP_VARIANTS)) + "---|"]
+    for label, pick, worst, fmt, target in rows:
+        cells = []
+        for variant in SWEEP_VARIANTS:
+            values = column(variant, partial(_pick, pick=pick, variant=variant))
+            values = values[~np.isnan(values)]
+            cells += ["n/a", "n/a"] if not len(values) else [fmt.format(float(np.median(values))),
+                                                            fmt.format(float(worst(values)))]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
+    return lines
+
+
+def _pick(result: dict[str, Figures], *, pick: Callable[[dict[str, Figures], str], float], variant: str) -> float:
+    return pick(result, variant)
+
+
+def validate(root: Path, size: int) -> list[str]:
+    """The instrument on videos whose truth is known exactly: an envelope descent's frames warped by
+    a known path (zoom to 1.4x, a turn of 30 degrees, drift, shake and a little perspective), the
+    uncovered part black, painted from the true ground (softened to half resolution, as a fill from
+    earlier frames would be), or a blurred mirror of the edge, encoded and decoded like the builds."""
+    import cv2
+
+    spec = DescentSpec(frames=60, size_px=size, jitter_px=3.0, site_offset=0.3, site_angle_deg=40.0,
+                       divert_fraction=0.2, divert_at=0.5, yaw_total_deg=60.0, occluder=True, seed=77)
+    frames_dir, _, work = prepare(root, "validate", spec)
+    truth = json.loads((frames_dir / "truth.json").read_text())
+    frames = sorted((f for f in truth["frames"] if not f["duplicate_of"]), key=lambda f: f["time_s"])
+    subprocess.run([sys.executable, "-m", "descent", "build", str(frames_dir), "-o", str(work / "lossless.mkv"), "-y",
+                    "-q", "--stabilise", "off", "--crf", "0"], check=True)
+    sources = decode_grey(work / "lossless.mkv")
+    terrain = terrain_for(spec)
+    n, rng = len(sources), np.random.default_rng(3)
+    centre = (size - 1) / 2
+    known = []
+    for k in range(n):
+        matrix = np.vstack([cv2.getRotationMatrix2D((centre, centre), 30 * math.sin(k / 15), 1 + 0.4 * k / n),
+                            [0.0, 0.0, 1.0]])
+        matrix[:2, 2] += 0.08 * size * np.array([math.sin(k / 9), math.cos(k / 11)]) + rng.normal(0, 2.0, 2)
+        matrix[2, :2] = 2e-4 / size * np.array([math.sin(k / 5), math.cos(k / 7)])
+        known.append(matrix / matrix[2, 2])
+    views = [np.array(f["frame_to_ground"]) for f in frames]
+    steps = [np.eye(3)] + [np.linalg.solve(views[k], views[k - 1]) for k in range(1, n)]
+    exact_jitter = jitter_px(motion_from_maps(known, steps, size, size))
+    lines = [f"\ninstrument check: {n} frames of {size}x{size} warped by a known path, x264 crf 18",
+             "| fill | site error RMS / max (px) | picture kept error | jitter measured / exact (px) "
+             "| fill judged real ground | fill PSNR |", "|---|---:|---:|---:|---:|---:|"]
+    for fill in ("black", "true ground", "blurred mirror"):
+        made = []
+        for k in range(n):
+            picture = cv2.warpPerspective(sources[k], known[k], (size, size), flags=cv2.INTER_CUBIC,
+                                          borderMode=cv2.BORDER_REFLECT if fill == "blurred mirror" else 0)
+            covered = covered_mask(known[k], sources.shape[1:], (size, size), inset_px=0)
+            if fill == "true ground":
+                ground = terrain.render_view(size, views[k] @ np.linalg.inv(known[k]))
+                slope, offset = np.polyfit(ground[covered], picture[covered].astype(np.float64), 1)
+                soft = cv2.resize(cv2.resize(ground, (size // 2, size // 2), interpolation=cv2.INTER_AREA),
+                                  (size, size), interpolation=cv2.INTER_LINEAR)
+                picture = np.where(covered, picture, np.clip(slope * soft + offset, 0, 255)).astype(np.uint8)
+            elif fill == "blurred mirror":
+                picture = np.where(covered, picture, cv2.GaussianBlur(picture, (0, 0), 8.0))
+            made.append(picture)
+        video = decode_grey(encode_grey(np.array(made), work / f"known-{fill.replace(' ', '-')}.mp4"))
+        maps = locate_all(video, sources)
+        errors = np.array([np.hypot(*(project(m, np.array([f["site_px"]])) - project(t, np.array([f["site_px"]])))[0])
+                           for m, t, f in zip(maps, known, frames, strict=True) if m is not None])
+        kept_error = max(abs(picture_kept(m, sources.shape[1:], video.shape[1:])
+                             - picture_kept(t, sources.shape[1:], video.shape[1:]))
+                         for m, t in zip(maps, known, strict=True) if m is not None)
+        fig = score(video, sources, frames, terrain, np.zeros(n, bool), maps)
+        fill_real = _fill_judged_real(video, sources, frames, terrain, maps)
+        lines.append(f"| {fill} | {np.sqrt(np.mean(errors**2)):.3f} / {errors.max():.3f} | {kept_error:.2%} "
+                     f"| {fig.jitter_px:.3f} / {exact_jitter:.3f} | {fill_real:.1%} | {fig.fill_psnr_db:.1f} dB |")
+    return lines
+
+
+def _fill_judged_real(video: np.ndarray, sources: np.ndarray, frames: list[dict], terrain: Terrain,
+                      maps: list[np.ndarray | None]) -> float:
+    """The share of the uncovered output pixels that ground_agreement calls real ground."""
+    real = fill = 0.0
+    for k, matrix in enumerate(maps):
+        if matrix is None:
+            continue
+        truth = terrain.render_view(video.shape[2], np.array(frames[k]["frame_to_ground"]) @ np.linalg.inv(matrix))
+        covered = covered_mask(matrix, sources.shape[1:], video.shape[1:], inset_px=1)
+        share, _, count = ground_agreement(video[k], truth, covered)
+        real += share * covered.size - covered.sum()
+        fill += count
+    return real / fill if fill else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=240)
-    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--sweep", action="store_true", help="only the envelope sweep (and the instrument check)")
+    parser.add_argument("--count", type=int, default=12, help="descents in the sweep")
+    parser.add_argument("--seed", type=int, default=1, help="the sweep's draw")
+    parser.add_argument("--no-validate", action="store_true", help="skip the instrument check before the sweep")
+    parser.add_argument("--frames", type=int, help="frames a descent (240; 150 in the sweep)")
+    parser.add_argument("--size", type=int, help="frame width and height (512; 256 in the sweep)")
     parser.add_argument("--speed-frames", type=int, default=150, help="frames for the timing scenario")
     parser.add_argument("--speed-size", type=int, default=1024)
     parser.add_argument("--keep", type=Path, help="generate frames here and keep them for the next run")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="descent-stab-"))
     root.mkdir(parents=True, exist_ok=True)
+    if args.sweep:
+        size, frames = args.size or 256, args.frames or 150
+        lines = [] if args.no_validate else validate(root, size)
+        print("\n".join(lines), flush=True)
+        print("\n".join(sweep(root, args.count, args.seed, size, frames)))
+        if not args.keep:
+            shutil.rmtree(root)
+        return
+    args.frames, args.size = args.frames or 240, args.size or 512
     base = DescentSpec(frames=args.frames, size_px=args.size, jitter_px=2.0, flicker=0.02, seed=31)
     lines = scenario("plain", base, root)
-    from dataclasses import replace
-
     lines += scenario("leg-and-dust", replace(base, occluder=True, dust_frames=args.frames // 20, seed=32), root)
     lines += scenario("tilting", replace(base, jitter_px=0.0, tilt_deg=0.7, seed=34), root)
     lines += speed(root, args.speed_frames, args.speed_size)

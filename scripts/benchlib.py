@@ -4,6 +4,7 @@ ffmpeg alone encoding a generated descent, and timing a run in wall and CPU time
 from __future__ import annotations
 
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -73,3 +74,23 @@ def timed(run: Callable[..., R], *args: object, who: int = resource.RUSAGE_CHILD
     seconds = time.perf_counter() - start
     after = resource.getrusage(who)
     return seconds, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), result
+
+
+def decode_grey(path: Path) -> np.ndarray:
+    """Every frame of a video as grey uint8 (n x height x width), through the bundled ffmpeg."""
+    header = subprocess.run([find_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    found = re.search(r"Video: .*?, (\d{2,5})x(\d{2,5})", header)
+    if found is None:
+        raise ValueError(f"no video stream in {path}")
+    width, height = int(found.group(1)), int(found.group(2))
+    raw = subprocess.run([find_ffmpeg(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "gray",
+                          "pipe:"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width)
+
+
+def encode_grey(frames: np.ndarray, out: Path, *, fps: float = 30.0) -> Path:
+    """Grey uint8 frames (n x height x width) encoded as descent encodes (libx264, its defaults)."""
+    args = ffmpeg_args(ffmpeg=find_ffmpeg(), width=frames.shape[2], height=frames.shape[1], colour=False, fps=fps,
+                       output=out, config=EncodeConfig())
+    subprocess.run(args, input=np.ascontiguousarray(frames).tobytes(), check=True)
+    return out
