@@ -30,7 +30,6 @@ the VIDEO flickers on screen, whatever the capture rate (auto-exposure hunting o
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import cv2
@@ -45,6 +44,9 @@ MIN_STEP = 0.05  # ... and changes the exposure by 5% at least: smaller ones are
 LASTING = 0.5  # a flicker period on, at least this share of a step is still there
 HUBER_K = 2.5  # residuals beyond this many robust standard deviations weigh less in the smooth curve
 ROBUST_PASSES = 3
+KINK_SIGMAS = 4.0  # a change of slope stands out from the spread of its statistic by this much
+LATE_SHARE = 0.25  # a later split within this share of the step's size of the best is taken (see _refine_step)
+MIN_KINK = 0.0015  # a change of slope (per frame) a smooth curve would round by 0.5% at most
 MIN_SPREAD = 1e-3  # below 0.1% nothing is visible: robust scales are not taken smaller
 MIN_SHARED_PIXELS = 500
 MEDIAN_SAMPLE = 4096  # ratios the trim's centre and spread are taken from
@@ -160,23 +162,34 @@ def deflicker_gains(log_ratios: Sequence[float | None], *,
     """
     chain = exposure_chain(log_ratios)
     unmeasured = [i for i in range(1, len(chain)) if log_ratios[i] is None]
-    steps = find_steps(chain, period_frames=period_frames, breaks=unmeasured)
-    smooth = smooth_exposure(chain, sorted({*steps, *unmeasured}),
+    # Kinks are found twice: roughly before the steps (so that the dust's onset is not read as a
+    # step), then on the chain with the steps taken out.
+    rough_kinks = find_kinks(chain, period_frames=period_frames, breaks=unmeasured)
+    steps = find_steps(chain, period_frames=period_frames, breaks=unmeasured, kinks=rough_kinks)
+    breaks = sorted({*steps, *unmeasured})
+    kinks = find_kinks(_without_steps(chain, breaks, period_frames), period_frames=period_frames, breaks=breaks)
+    smooth = smooth_exposure(chain, breaks, kinks=kinks,
                              smoothness=smoothness_for(SMOOTH_PER_FLICKER * period_frames))
     return np.exp(smooth - chain), steps
 
 
-def find_steps(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int] = ()) -> list[int]:
+def find_steps(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int] = (),
+               kinks: Sequence[int] = ()) -> list[int]:
     """Frames where a lasting change starts (none at the breaks, which are free anyway).
 
-    At each frame and scale w (1, 2, 4 ... frames, the flicker period and twice it) the change is the mean
-    of the w frames after less the mean of the w before. It is a candidate where it stands out,
-    STEP_SIGMAS times, from that statistic's spread over the whole sequence at that scale: white
-    noise sets a high bar at one frame and a low one at many, a random walk the reverse, so each
-    step is judged where it is clearest. A candidate is kept when, over a whole flicker period on
-    either side, the change is MIN_STEP or more and the same, within a factor 1 / LASTING, as what the scale saw, its
-    last half still holds it, and it is no drift. The strongest is taken, removed, and the search
-    repeated, so that one step is not found again beside itself.
+    Two statistics make candidates. At each frame and scale w (1, 2, 4 ... frames, the flicker
+    period and twice it), the mean of the w frames after less the mean of the w before, against
+    that statistic's spread over the whole sequence at that scale: white noise sets a high bar at
+    one frame and a low one at many, a random walk the reverse, so each step is judged where it is
+    clearest. And what a smooth curve (bending at `kinks`) leaves of the chain, correlated with what
+    it leaves of a step: the whole of a step's trace, against that correlation's spread away from
+    its peak, so that a step under heavy noise, which no one scale shows, is found.
+    A candidate stands out STEP_SIGMAS times and is kept when, over a whole flicker period on
+    either side, the change is MIN_STEP or more and the same, within a factor 1 / LASTING, as what
+    the scale saw; the medians move with the means (a burst of one frame moves only the means);
+    its last half still holds it (a swing that comes back within a flicker period is not a step);
+    and it is no drift. None within half a flicker period of an end, where lasting cannot be told.
+    The strongest is taken, removed, and the search repeated.
     """
     n = len(chain)
     period = max(3, round(period_frames))
@@ -187,8 +200,18 @@ def find_steps(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int]
     excluded = np.zeros(n + 1, bool)
     excluded[list(breaks)] = True
     steps: list[int] = []
+    smoothness = smoothness_for(SMOOTH_PER_FLICKER * period_frames)
+    template = _step_template(period, smoothness)
     for _ in range(n // period + 1):  # steps closer than a flicker period are not told apart from flicker
-        best = _strongest_candidate(work, scales, excluded, period)
+        spreads = {w: 1.4826 * float(np.median(np.abs(_changes(work, w)[w : n - w + 1]))) + 1e-9 for w in scales}
+        flicker = work - smooth_exposure(work, breaks, kinks=kinks, smoothness=smoothness)
+        matched = np.abs(_matched(flicker, template))
+        peak = int(np.argmax(matched))
+        away = np.ones(n, bool)
+        away[max(0, peak - 2 * period) : peak + 2 * period + 1] = False
+        matched /= 1.4826 * float(np.median(matched[away])) + 1e-9 if away.any() else np.inf  # the peak's own
+        # trace is a step's, not the flicker's: it would set the bar by itself
+        best = _strongest_candidate(work, spreads, matched, excluded, period)
         if best is None:
             break
         seen_at, at, change = best
@@ -199,21 +222,44 @@ def find_steps(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int]
     return sorted(steps)
 
 
-def _strongest_candidate(chain: np.ndarray, scales: list[int], excluded: np.ndarray,
-                         period: int) -> tuple[int, int, float] | None:
-    """(where it stands out, where it starts, its size) of the strongest lasting change, if any."""
+def _changes(chain: np.ndarray, w: int) -> np.ndarray:
+    """At each frame j, the mean of chain[j : j + w] less the mean of the w frames before (0 near the ends)."""
     n = len(chain)
-    score = np.zeros(n)
-    scale_at = np.ones(n, int)
-    for w in scales:
+    sums = np.concatenate([[0.0], np.cumsum(chain)])
+    means = (sums[w:] - sums[:-w]) / w  # means[j] = mean of chain[j : j + w]
+    change = np.zeros(n)
+    if 2 * w <= n:
+        change[w : n - w + 1] = means[w:] - means[: n - 2 * w + 1]
+    return change
+
+
+def _step_template(period: int, smoothness: float) -> np.ndarray:
+    """What a smooth curve leaves of a unit step at frame 0 (frames -3 periods to 3 periods), unit norm."""
+    reach = 3 * period
+    step = (np.arange(-4 * period, 4 * period) >= 0).astype(np.float64)
+    left = step - whittaker(step, np.ones(len(step)), smoothness)
+    t = left[period : period + 2 * reach]
+    return t / np.linalg.norm(t)
+
+
+def _matched(flicker: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """At each frame, the correlation of the flicker around it with the template (centred on the frame)."""
+    half = len(template) // 2
+    padded = np.pad(flicker, (half, len(template) - half - 1))
+    return np.correlate(padded, template, mode="valid")
+
+
+def _strongest_candidate(chain: np.ndarray, spreads: dict[int, float], matched: np.ndarray, excluded: np.ndarray,
+                         period: int) -> tuple[int, int, float] | None:
+    """(where it stands out, where it starts, its size) of the strongest lasting change, if any;
+    `matched` is the matched-filter score of each frame, already over its spread."""
+    n = len(chain)
+    score = matched.copy()
+    scale_at = np.full(n, period)
+    for w, spread in spreads.items():
         if 2 * w > n:
             break
-        sums = np.concatenate([[0.0], np.cumsum(chain)])
-        means = (sums[w:] - sums[:-w]) / w  # means[j] = mean of chain[j : j + w]
-        change = np.zeros(n)
-        change[w : n - w + 1] = means[w:] - means[: n - 2 * w + 1]  # after[j] - before[j]
-        spread = 1.4826 * float(np.median(np.abs(change[w : n - w + 1]))) + 1e-9
-        s = np.abs(change) / max(spread, MIN_SPREAD * np.sqrt(2 / w))
+        s = np.abs(_changes(chain, w)) / max(spread, MIN_SPREAD * np.sqrt(2 / w))
         better = s > score
         score[better], scale_at[better] = s[better], w
     score[excluded[:n]] = 0.0
@@ -230,7 +276,7 @@ def _lasting_change(chain: np.ndarray, j: int, w: int, period: int) -> tuple[int
     """(where, how much) when the change at j seen over w frames is a step; None for a swing or a drift."""
     n = len(chain)
     k = min(period, j, n - j)
-    if k < 3:
+    if k < max(3, period // 2):
         return None  # too near an end to tell whether it lasts
     near = min(w, j, n - j)
     # the median for what the scale saw: a burst of one frame moves the mean of a few frames
@@ -238,6 +284,9 @@ def _lasting_change(chain: np.ndarray, j: int, w: int, period: int) -> tuple[int
     change = _mean_change(chain, j, k)
     if abs(change) < MIN_STEP or change * seen <= 0 or not LASTING <= seen / change <= 1 / LASTING:
         return None  # too small, or not the same change at both scales: a swing, or a drift seen close up
+    robust = float(np.median(chain[j : j + k]) - np.median(chain[j - k : j]))
+    if robust * change <= 0 or abs(robust) < LASTING * abs(change):
+        return None  # the means moved, the medians did not: a burst, not a step
     if k >= 4:
         late = float(np.mean(chain[j + k // 2 : j + k]) - np.mean(chain[j - k : j - k // 2]))
         if late * change <= 0 or abs(late) < LASTING * abs(change):
@@ -272,8 +321,8 @@ def _refine_step(chain: np.ndarray, near: int, reach: int, size: float) -> int:
 
     Under flicker the best split can land a frame early: a frame before the step that flickered
     towards the new level looks like part of it. Shown early, a step is a jump before the real one;
-    shown a frame late, it is not seen. So the latest split whose cost is within half the step of
-    the best is taken.
+    shown a frame late, it is a frame of the old level, a flicker of the step's size. So the latest
+    split whose cost is within LATE_SHARE of the step of the best is taken.
     """
     lo, hi = max(1, near - reach), min(len(chain) - 1, near + reach)
     start, end = max(0, lo - reach - 2), min(len(chain), hi + reach + 2)
@@ -284,28 +333,125 @@ def _refine_step(chain: np.ndarray, near: int, reach: int, size: float) -> int:
 
     costs = {b: cost(b) for b in range(lo, hi + 1)}
     best = min(costs, key=costs.__getitem__)
-    return max(b for b in range(best, hi + 1) if costs[b] <= costs[best] + 0.5 * size)
+    return max(b for b in range(best, hi + 1) if costs[b] <= costs[best] + LATE_SHARE * size)
 
 
-def smooth_exposure(chain: np.ndarray, breaks: Sequence[int], *, smoothness: float) -> np.ndarray:
-    """The smooth exposure: a Whittaker curve through each stretch between breaks (steps and
-    unmeasured pairs), with robust (Huber) weights so that a burst of one frame does not pull it.
+def smooth_exposure(chain: np.ndarray, breaks: Sequence[int], *, kinks: Sequence[int] = (),
+                    smoothness: float) -> np.ndarray:
+    """The smooth exposure: a Whittaker curve, cut at the breaks (steps and unmeasured pairs) and free
+    to bend at the kinks, with robust (Huber) weights so that a burst of one frame does not pull it."""
+    n = len(chain)
+    penalty = np.full(max(n - 2, 0), smoothness)
+    for b in breaks:  # the second differences that span frames b - 1 and b
+        penalty[max(0, b - 2) : b] = 0.0
+    for k in kinks:
+        if 1 <= k <= n - 2:
+            penalty[k - 1] = 0.0
+    weights = np.ones(n)
+    for _ in range(ROBUST_PASSES):
+        curve = _penalised_smooth(chain, weights, penalty)
+        residual = np.abs(chain - curve)
+        scale = max(1.4826 * float(np.median(residual)), MIN_SPREAD)
+        weights = np.minimum(1.0, HUBER_K * scale / np.maximum(residual, 1e-12))
+    return curve
 
-    Each stretch is smoothed on its own, so nothing before a step depends on what comes after it: the
-    frames before a step cannot ramp towards it. And the chain's offset across an unmeasured pair,
-    which is unknown, does not matter: each stretch's curve follows its own frames.
-    """
-    smooth = np.empty_like(chain)
-    for start, end in itertools.pairwise([0, *breaks, len(chain)]):
-        segment = chain[start:end]
-        weights = np.ones(len(segment))
-        for _ in range(ROBUST_PASSES):
-            curve = whittaker(segment, weights, smoothness)
-            residual = np.abs(segment - curve)
-            scale = max(1.4826 * float(np.median(residual)), MIN_SPREAD)
-            weights = np.minimum(1.0, HUBER_K * scale / np.maximum(residual, 1e-12))
-        smooth[start:end] = curve
-    return smooth
+
+def _penalised_smooth(values: np.ndarray, weights: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """Minimise sum w (z - y)^2 + sum penalty[k] (z[k] - 2 z[k+1] + z[k+2])^2: banded LDL^T, O(n)."""
+    n = len(values)
+    if n < 3:
+        return np.asarray(values, np.float64).copy()
+    a0 = np.asarray(weights, np.float64).copy()
+    a1 = np.zeros(n - 1)
+    a2 = penalty.astype(np.float64).copy()
+    a0[:-2] += penalty
+    a0[1:-1] += 4 * penalty
+    a0[2:] += penalty
+    a1[:-1] -= 2 * penalty
+    a1[1:] -= 2 * penalty
+    d0, d1, d2 = a0.tolist(), a1.tolist(), a2.tolist()
+    diag = [0.0] * n
+    l1 = [0.0] * (n + 1)
+    l2 = [0.0] * (n + 2)
+    for i in range(n):
+        diag[i] = d0[i] - l1[i] ** 2 * (diag[i - 1] if i >= 1 else 0.0) - l2[i] ** 2 * (diag[i - 2] if i >= 2 else 0.0)
+        if i + 2 < n:
+            l2[i + 2] = d2[i] / diag[i]
+        if i + 1 < n:
+            l1[i + 1] = (d1[i] - (l2[i + 1] * l1[i] * diag[i - 1] if i >= 1 else 0.0)) / diag[i]
+    y = (np.asarray(weights, np.float64) * np.asarray(values, np.float64)).tolist()
+    for i in range(1, n):
+        y[i] -= l1[i] * y[i - 1] + (l2[i] * y[i - 2] if i >= 2 else 0.0)
+    z = [y[i] / diag[i] for i in range(n)]
+    for i in range(n - 2, -1, -1):
+        z[i] -= l1[i + 1] * z[i + 1] + (l2[i + 2] * z[i + 2] if i + 2 < n else 0.0)
+    return np.array(z)
+
+
+def _without_steps(chain: np.ndarray, breaks: Sequence[int], period_frames: float) -> np.ndarray:
+    """The chain with each step and break taken out (the mean change over a flicker period either side)."""
+    work = chain.copy()
+    k = max(3, round(period_frames))
+    bounds = [0, *breaks, len(chain)]
+    for left, at, right in zip(bounds, bounds[1:], bounds[2:], strict=False):
+        a, b = max(left, at - k), min(right, at + k)
+        work[at:] -= float(np.median(work[at:b]) - np.median(work[a:at]))
+    return work
+
+
+def find_kinks(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int] = ()) -> list[int]:
+    """Frames where the exposure's rate of change changes at once (dust rolling in), which a smooth
+    curve would round off: the slope of a line fitted over k frames after less the one before, at k
+    of one and two flicker periods, judged against that statistic's spread over the sequence."""
+    n = len(chain)
+    period = max(3, round(period_frames))
+    kinks: list[int] = []
+    seen: list[int] = []
+    x = np.arange(n, dtype=np.float64)
+    sums = np.concatenate([[0.0], np.cumsum(chain)])
+    moments = np.concatenate([[0.0], np.cumsum(x * chain)])
+    score = np.zeros(n)
+    size = np.zeros(n)
+    reach = np.full(n, period)
+    for k in (period, 2 * period):
+        if 2 * k > n:
+            break
+        s = np.arange(n - k + 1)
+        sy = sums[s + k] - sums[s]
+        slope = ((moments[s + k] - moments[s]) - (s + (k - 1) / 2) * sy) / (k * (k * k - 1) / 12)
+        change = np.zeros(n)
+        change[k : n - k + 1] = slope[k:] - slope[: n - 2 * k + 1]
+        spread = 1.4826 * float(np.median(np.abs(change[k : n - k + 1]))) + 1e-12
+        z = np.abs(change) / max(spread, MIN_KINK / STEP_SIGMAS)
+        better = z > score
+        score[better], size[better], reach[better] = z[better], change[better], k
+    for b in breaks:
+        score[max(0, b - period // 2) : b + period // 2 + 1] = 0.0
+    for j in np.argsort(-score):
+        if score[j] < KINK_SIGMAS:
+            break
+        if abs(size[j]) < MIN_KINK or any(abs(int(j) - q) < period for q in seen):
+            continue
+        seen.append(int(j))
+        kinks.append(_refine_kink(chain, int(j), period))
+    return sorted(kinks)
+
+
+def _refine_kink(chain: np.ndarray, near: int, k: int) -> int:
+    """The frame near `near` where two lines meeting there fit the 2k frames around it best."""
+    n = len(chain)
+    lo, hi = max(2, near - k // 2), min(n - 2, near + k // 2)
+    start, end = max(0, lo - k), min(n, hi + k)
+    x = np.arange(start, end, dtype=np.float64)
+    y = chain[start:end]
+
+    def cost(p: int) -> float:
+        h = np.maximum(0.0, x - p)
+        design = np.stack([np.ones_like(x), x - near, h, h * h / k], axis=1)
+        fit, *_ = np.linalg.lstsq(design, y, rcond=None)
+        return float(np.sum((y - design @ fit) ** 2))
+
+    return min(range(lo, hi + 1), key=cost)
 
 
 def high_frequency_rms(values: np.ndarray, *, period_frames: int) -> float:
