@@ -17,7 +17,8 @@ Probing, without ffprobe (imageio-ffmpeg ships ffmpeg alone), three cheap runs o
   player shows the first frame (an MP4 with a start offset, an MPEG-TS starting at 1.4 s, a cut
   with an edit list: the decode and the probe agree, tests/test_video.py checks them).
 - a decode of the first keyframes, shrunk to 64x64: a YUV or RGB video whose chroma is neutral
-  everywhere (a grey camera's frames encoded as yuv420p) is read as grey, else as BGR.
+  (a grey camera's frames encoded as yuv420p; the little colour a lossy codec rings around edges
+  allowed) is read as grey, else as BGR.
   Sources of more than 8 bits (yuv420p10le, gray12le, rgb48 ...) are read as 16 bits.
 
 Times: each frame's presentation time is its capture time, so a variable frame rate is kept and
@@ -70,7 +71,8 @@ log = logging.getLogger("descent")
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".gif"})
 JOIN_PAUSE_S = 2.0  # creation_time is whole seconds: parts further apart than this paused in between
 CHROMA_SAMPLE_KEYFRAMES = 16  # keyframes decoded to tell a grey video from a colour one
-NEUTRAL_CHROMA = 3  # |U - 128| and |V - 128| at most this everywhere: grey
+NEUTRAL_CHROMA = 3  # |U - 128| and |V - 128| at most this in 99% of the pixels, and
+NEUTRAL_CHROMA_MEAN = 0.5  # ... at most this on average: grey
 WINDOW_BYTES = 96 << 20  # frames kept for readers that ask again, at most (and at most WINDOW_FRAMES)
 WINDOW_FRAMES = 8
 AHEAD_FRAMES = 3  # decoded ahead of the readers while they work
@@ -258,15 +260,26 @@ def _is_grey(path: Path, ffmpeg: str, header: _Header) -> bool:
     fmt = header.pix_fmt
     if fmt.startswith(("gray", "ya", "y8", "y16", "monow", "monob")):
         return True
-    args = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-skip_frame", "nokey", "-noautorotate",
-            "-i", str(path), "-map", f"0:{header.stream}", "-frames:v", str(CHROMA_SAMPLE_KEYFRAMES),
+    planes = _chroma_sample(path, ffmpeg, header, keyframes_only=True)
+    if planes.shape[0] == 0:  # a cut whose only keyframes lie before its edit list's start
+        planes = _chroma_sample(path, ffmpeg, header, keyframes_only=False)
+    deviation = np.abs(planes[:, 1:].astype(np.int16) - 128)
+    # A lossy codec rings a little colour around the edges of a grey picture: judged by the bulk, not the worst.
+    return float(deviation.mean()) <= NEUTRAL_CHROMA_MEAN and float(np.percentile(deviation, 99)) <= NEUTRAL_CHROMA
+
+
+def _chroma_sample(path: Path, ffmpeg: str, header: _Header, *, keyframes_only: bool) -> np.ndarray:
+    """The first frames (keyframes alone: cheap), shrunk to 64x64 YUV 4:4:4: frames x planes x pixels."""
+    skip = ["-skip_frame", "nokey"] if keyframes_only else []
+    args = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", *skip, "-noautorotate", "-i", str(path),
+            "-map", f"0:{header.stream}", "-frames:v", str(CHROMA_SAMPLE_KEYFRAMES),
             "-vf", "scale=64:64:flags=area,format=yuv444p", "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
     done = _run(args, path, "read the colours", text=False)
     data = np.frombuffer(done.stdout, np.uint8)
     planes = data[: data.size // (3 * 64 * 64) * 3 * 64 * 64].reshape(-1, 3, 64 * 64)
-    if planes.shape[0] == 0:
+    if planes.shape[0] == 0 and not keyframes_only:
         raise FrameReadError(path, "ffmpeg cannot decode the video" + _tail(done.stderr))
-    return int(np.abs(planes[:, 1:].astype(np.int16) - 128).max()) <= NEUTRAL_CHROMA
+    return planes
 
 
 def _depth(pix_fmt: str) -> int:
