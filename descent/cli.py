@@ -227,15 +227,18 @@ def build(
                                                "one imageio-ffmpeg ships, then PATH).", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output file.")] = False,
     stabilise: Annotated[StabiliseMode, typer.Option(
-        "--stabilise", help="lock: the landing site stays at the centre, rotation held, the ground grows "
-        "smoothly; smooth: keep the flight path, remove the shake; off.")] = StabiliseMode.LOCK,
+        "--stabilise", help="lock: the landing site held at the centre of every frame wherever it is in the "
+        "frames, rotation held, the ground grows smoothly; smooth: keep the flight path, remove the shake; "
+        "off.")] = StabiliseMode.LOCK,
     smoothing: Annotated[float, typer.Option("--smoothing", help="Seconds: camera motion slower than this is "
                                              "kept (smooth), or the zoom is smoothed over it (lock).", min=0)] = 3.0,
     border: Annotated[Border, typer.Option(
-        "--border", help="crop: enlarge just enough (up to --max-zoom) that no edge shows; black, blur or "
-        "replicate: keep the whole picture and fill the uncovered edge.")] = Border.CROP,
-    max_zoom: Annotated[float, typer.Option("--max-zoom", help="Crop budget: the most the picture may be "
-                                            "enlarged to hide edges.", min=1.0)] = 1.5,
+        "--border", help="fill: the whole picture, and what a frame does not cover painted from the earlier frames "
+        "(which saw that ground from higher up); crop: enlarge just enough (up to --max-zoom) that no edge shows; "
+        "black, blur or replicate: the whole picture, the uncovered edge filled so.")] = Border.FILL,
+    max_zoom: Annotated[float | None, typer.Option(
+        "--max-zoom", help="The most the picture may be enlarged to hide edges (default: 1.5 with crop, 1 "
+        "otherwise: no enlargement).", min=1.0, show_default=False)] = None,
     motion: Annotated[Path | None, typer.Option("--motion", help="Save the measured motion (JSON) here, or reuse "
                                                 "it if the file exists.", show_default=False)] = None,
     mask: Annotated[Path | None, typer.Option("--mask", help="PNG, white where the picture does not move with "

@@ -16,7 +16,7 @@ import numpy as np
 from descent.errors import FrameReadError
 from descent.options import TimeSource
 
-__all__ = ["BandStorage", "Frame", "FrameInfo", "ProductLabel", "RawLayout", "Read", "TimeSource"]
+__all__ = ["BandStorage", "Cover", "Frame", "FrameInfo", "ProductLabel", "RawLayout", "Read", "TimeSource"]
 
 
 class BandStorage(enum.StrEnum):
@@ -128,6 +128,16 @@ class FrameInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Cover:
+    """Where one warped frame lies, in the canvas's pixels (descent.stabilise.canvas): masks are 255 inside."""
+
+    shown: np.ndarray  # the frame covers this canvas pixel
+    ground: np.ndarray  # ... with ground that moves with the site (static lander parts left out)
+    picture: np.ndarray | None  # the frame itself, warped onto the whole canvas (margins too); None: not done
+    backdrop: np.ndarray  # a heavy blur of the frame's mirrored edge, for output no frame has seen
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     """A frame on its way to the encoder: where it is in the sequence and its pixels."""
 
@@ -136,6 +146,7 @@ class Frame:
     pixels: np.ndarray  # H x W (grey) or H x W x 3 (BGR); uint8, uint16 or float32 until normalised
     digest: bytes = b""  # hash of the decoded pixels, for duplicate detection
     missing_px: int = 0  # pixels with no data (NaN, infinity, fill values in float frames): shown black
+    cover: Cover | None = None  # once warped with --border fill: where it lies in the output
 
 
 # A frame's pixels: descent.sources.images.read_pixels, or a decoded store's read and take.

@@ -35,6 +35,7 @@ class StabiliseMode(enum.StrEnum):
 
 
 class Border(enum.StrEnum):
+    FILL = "fill"  # what the frame does not cover is painted from the earlier frames (descent.stabilise.canvas)
     CROP = "crop"  # zoom in just enough (within the budget) that no frame shows an edge
     BLACK = "black"
     BLUR = "blur"

@@ -28,11 +28,14 @@ from descent.errors import DescentError, FrameReadError
 from descent.frames import Frame, FrameInfo, Read
 from descent.normalise import develop_frame
 from descent.normalise.size import fit_frame
+from descent.options import Border
 from descent.outputs import StagedOutputs
 from descent.overlay import Hud
 from descent.parallel import ordered_map
 from descent.report import Duplicate, FrameStatus, Output, Summary
 from descent.sources.images import missing_pixels, read_pixels
+from descent.stabilise import Stabilisation
+from descent.stabilise.canvas import Canvas
 from descent.stabilise.warp import warp_frame
 
 log = logging.getLogger("descent")
@@ -80,6 +83,22 @@ def drop_duplicates(frames: Iterable[Frame], record: Summary, *, keep: bool) -> 
                 record.mark(frame.index, FrameStatus.DUPLICATE, f"same pixels as {original}")
                 continue
         yield frame
+
+
+def paint_from_canvas(frames: Iterable[Frame], stabilisation: Stabilisation, *, width: int,
+                      height: int) -> Iterator[Frame]:
+    """What each frame leaves uncovered, painted from the earlier frames (in output order: one canvas)."""
+    canvas = Canvas(width, height)
+    path, motions = stabilisation.path, stabilisation.motions
+    previous: int | None = None
+    for frame in frames:
+        assert frame.cover is not None
+        moved = None if previous is None else path.output_motion(previous, frame.index, width=width, height=height)
+        # A bridged frame's place on the ground is a guess (dust, no texture): it is shown, never kept.
+        usable = frame.index == 0 or not motions[frame.index].bridged
+        pixels = canvas.compose(frame.pixels, frame.cover, moved, usable=usable)
+        previous = frame.index
+        yield replace(frame, pixels=pixels, cover=None)
 
 
 def draw_hud(frames: Iterable[Frame], hud: Hud, *, panel: bool) -> Iterator[Frame]:
@@ -146,7 +165,8 @@ def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record:
         developed = develop_frame(frame, measured.normalisation, gains=measured.gains, colour=measured.colour)
         if stabilisation is None:
             return fit_frame(developed, width=width, height=height)
-        return warp_frame(developed, stabilisation.path, width=width, height=height, border=config.stabilise.border)
+        return warp_frame(developed, stabilisation.path, width=width, height=height, border=config.stabilise.border,
+                          static=stabilisation.static_mask)
 
     shown_frames: list[ShownFrame] = []
     with contextlib.ExitStack() as stack:
@@ -164,6 +184,8 @@ def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record:
                              show_progress=config.run.progress, record=record, desc="encoding", read=take)
         frames = drop_duplicates(frames, record, keep=timing.keep_duplicates)
         frames = ordered_map(develop_and_place, frames, workers=config.run.worker_count)
+        if stabilisation is not None and config.stabilise.border is Border.FILL:
+            frames = paint_from_canvas(frames, stabilisation, width=width, height=height)
         if hud is not None and plan.hud_burned:
             frames = draw_hud(frames, hud, panel=config.hud.enabled)
         for frame, count in schedule(frames, plan.repeats, hold=timing.realtime):

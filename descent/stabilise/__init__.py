@@ -23,8 +23,8 @@ log = logging.getLogger("descent")
 class StabiliseConfig:
     mode: StabiliseMode = StabiliseMode.LOCK
     smoothing_s: float = 3.0  # motions slower than this are kept (smooth) or the scale is smoothed (lock)
-    border: Border = Border.CROP
-    max_zoom: float = 1.5
+    border: Border = Border.FILL
+    max_zoom: float | None = None  # None: 1.5 for crop, 1 (no enlargement) otherwise
     mask: Path | None = None  # white where the picture does not move with the ground
     motion_file: Path | None = None  # save pass 1 here, or reuse it if it exists
 
@@ -37,6 +37,7 @@ class Stabilisation:
     perspective: int  # pairs measured with a homography (a tilting camera)
     static_fraction: float | None  # share of the picture found static (None: motion reused from a file)
     reused: bool
+    static_mask: np.ndarray | None = None  # 0 where the picture does not move with the ground (analysis size)
 
 
 def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: bool, frames_per_second: float,
@@ -50,15 +51,16 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
     """
     files = [str(f.path) for f in infos]
     static_fraction: float | None = None
+    # A reused motion file holds no mask: only the one given with --mask is known then.
+    static_mask = load_user_mask(config.mask) if config.mask else None
     if reuse_motion:
         assert config.motion_file is not None
         motions = load_motion(config.motion_file, files)
         log.info("motion read from %s (delete it to measure again)", config.motion_file)
     else:
-        user_mask = load_user_mask(config.mask) if config.mask else None
-        analysis = measure_motion(infos, user_mask=user_mask, workers=workers, prepare=prepare, read=read,
+        analysis = measure_motion(infos, user_mask=static_mask, workers=workers, prepare=prepare, read=read,
                                   progress=progress)
-        motions, static_fraction = analysis.motions, analysis.static_fraction
+        motions, static_fraction, static_mask = analysis.motions, analysis.static_fraction, analysis.static_mask
         if config.motion_file:
             save_motion(config.motion_file, motions, analysis_width=ANALYSIS_WIDTH)
     bridged = sum(m.bridged for m in motions[1:])
@@ -70,4 +72,4 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
                                          border=config.border, max_zoom=config.max_zoom),
                      frame_aspect=first.height / first.width, out_aspect=out_aspect)
     perspective = sum(m.homography is not None for m in motions)
-    return Stabilisation(path, motions, bridged, perspective, static_fraction, reuse_motion)
+    return Stabilisation(path, motions, bridged, perspective, static_fraction, reuse_motion, static_mask)

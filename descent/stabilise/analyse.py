@@ -36,6 +36,7 @@ CHUNK_FRAMES = 16
 class Analysis:
     motions: list[FrameMotion]
     static_fraction: float  # share of the picture found not to move with the ground
+    static_mask: np.ndarray | None = None  # analysis size, 0 where static (found or given); None: nothing static
 
 
 Prepare = Callable[[np.ndarray], np.ndarray]  # decoded pixels -> 8-bit grey (NormalisePlan.analysis_grey)
@@ -152,7 +153,7 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
             motions.append(FrameMotion(str(info.path), t.log_scale, t.angle_rad, t.tx, t.ty, motion.inliers,
                                        motion.inlier_ratio, motion.residual_px, log_gain=log_gain,
                                        homography=homography))
-    return Analysis(bridge(motions), static_fraction)
+    return Analysis(bridge(motions), static_fraction, mask)
 
 
 def _resized(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:

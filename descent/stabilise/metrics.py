@@ -187,15 +187,20 @@ def locate_in_output(output: np.ndarray, source: np.ndarray, guess: np.ndarray |
 
 
 def _matched(output: np.ndarray, source: np.ndarray) -> np.ndarray | None:
-    """A homography from SIFT matches (ratio test, RANSAC at 2 px), on frames brought to at least
-    384 px wide: small frames have too few keypoints otherwise."""
-    zoom = max(1.0, 384 / output.shape[1])
+    """A homography from SIFT matches (ratio test, RANSAC at 2 px), at the frames' size, or, if that
+    finds too little, on copies brought to 384 px wide (small frames have few keypoints)."""
+    found = _matched_at(output, source, 1.0)
+    zoom = 384 / output.shape[1]
+    return found if found is not None or zoom <= 1 else _matched_at(output, source, zoom)
+
+
+def _matched_at(output: np.ndarray, source: np.ndarray, zoom: float) -> np.ndarray | None:
     scale = np.diag([zoom, zoom, 1.0])
     scale[:2, 2] = 0.5 * zoom - 0.5  # pixel centres kept
     sift = cv2.SIFT_create(nfeatures=1500)
     found = []
     for picture in (output, source):
-        big = cv2.resize(picture, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC) if zoom > 1 else picture
+        big = cv2.resize(picture, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC) if zoom != 1 else picture
         found.append(sift.detectAndCompute(big, None))
     (kp_out, des_out), (kp_src, des_src) = found
     if des_out is None or des_src is None or len(kp_out) < _MIN_MATCHES or len(kp_src) < _MIN_MATCHES:

@@ -42,15 +42,21 @@ from descent.stabilise.similarity import (
 # of it, a tenth as much gets through (0.2% instead of 2%), and the flight slower than the
 # period is kept a little better.
 PATH_PASSES = 2
+CROP_MAX_ZOOM = 1.5  # --border crop's budget when --max-zoom is not given
 
 
 @dataclass(frozen=True, slots=True)
 class PathConfig:
     mode: StabiliseMode = StabiliseMode.LOCK
     smoothing_frames: float = 30.0  # the shortest period of motion kept, in frames
-    border: Border = Border.CROP
-    max_zoom: float = 1.5  # crop budget: the most the picture may be enlarged to hide edges
-    lock_radius: float = 0.3  # frame widths: how far off-centre the site may be pulled to the centre
+    border: Border = Border.FILL
+    max_zoom: float | None = None  # the most the picture may be enlarged to hide edges (None: 1.5 for crop, else 1)
+
+    @property
+    def zoom_budget(self) -> float:
+        if self.max_zoom is not None:
+            return self.max_zoom
+        return CROP_MAX_ZOOM if self.border is Border.CROP else 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,14 @@ class CameraPath:
         camera = Similarity(*self.camera[index])
         target = Similarity(*self.target[index])
         return camera.then(target.inverse()).then(Similarity(math.log(self.zoom), 0.0, 0.0, 0.0))
+
+    def output_motion(self, before: int, after: int, *, width: int, height: int) -> np.ndarray:
+        """The 3x3 pixel matrix taking output frame `before` to output frame `after`: where the ground
+        shown in one is shown in the other (the canvas is carried by it)."""
+        zoom = Similarity(math.log(self.zoom), 0.0, 0.0, 0.0)
+        ground = zoom.inverse().then(Similarity(*self.target[before]))  # output `before` -> ground
+        normalised = ground.then(Similarity(*self.target[after]).inverse()).then(zoom)
+        return np.vstack([to_pixels(normalised, width, height), [0.0, 0.0, 1.0]])
 
     def pixel_matrix(self, index: int, *, width: int, height: int, out_width: int, out_height: int) -> np.ndarray:
         """The one 3x3 matrix taking frame pixels to output pixels (stabilisation and resizing at once).
@@ -165,22 +179,22 @@ def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: f
 
     def zoom_for(target: np.ndarray) -> tuple[np.ndarray, float]:
         needed = required_zoom(camera, target, frame_aspect=frame_aspect, out_aspect=out_aspect, margins=margins)
-        if config.border is not Border.CROP:
+        if config.border not in (Border.CROP, Border.FILL):
             return needed, 1.0
         # The 98th percentile, so one wild frame does not shrink the whole video; it gets a fill.
         finite = needed[np.isfinite(needed)]
-        return needed, float(np.clip(np.percentile(finite, 98) if len(finite) else 1.0, 1.0, config.max_zoom))
+        return needed, float(np.clip(np.percentile(finite, 98) if len(finite) else 1.0, 1.0, config.zoom_budget))
 
     if config.mode is StabiliseMode.LOCK:
-        target = _lock_target(camera, site, smooth_columns, smoothness, config.lock_radius)
+        target = _lock_target(camera, site, smooth_columns, smoothness)
         needed, zoom = zoom_for(target)
     else:
         lam = smoothness
         for _ in range(8):
             target = smooth_columns(camera, lam)
             needed, zoom = zoom_for(target)
-            if config.border is not Border.CROP or np.percentile(needed, 98) <= config.max_zoom:
-                break
+            if config.border is not Border.CROP or np.percentile(needed, 98) <= config.zoom_budget:
+                break  # (with the fill, what the crop cannot cover is painted: the path stays smooth)
             lam /= 4  # the correction asks for more crop than the budget: follow the camera closer
     return CameraPath(camera=camera, target=target, zoom=zoom, needs_fill=needed > zoom * (1 + 1e-9), site=site,
                       rectify=rectify)
@@ -224,27 +238,17 @@ def _rectification(motions: list[FrameMotion], smooth_columns: Callable[[np.ndar
 
 
 def _lock_target(camera: np.ndarray, site: tuple[float, float],
-                 smooth_columns: Callable[[np.ndarray, float], np.ndarray], smoothness: float,
-                 radius: float) -> np.ndarray:
-    """Site at the output centre, orientation held, scale smoothed.
+                 smooth_columns: Callable[[np.ndarray, float], np.ndarray], smoothness: float) -> np.ndarray:
+    """The landing site at the output centre in every frame, orientation held, scale smoothed.
 
-    Where the site is far from a frame's centre (early in the descent, or during a divert), the
-    output centre is pulled towards it by at most `radius` frame widths, then smoothed, so the
-    view glides onto the site instead of leaving the picture.
+    The centre is the site itself, wherever it is in the frames (early in a slant approach it is
+    near an edge, and a divert moves it a half frame): the site never moves on screen. What the
+    frame then leaves uncovered, the canvas paints from the earlier frames (--border fill).
     """
-    centres = np.empty((len(camera), 2))
-    for i in range(len(camera)):
-        frame = Similarity(*camera[i])
-        offset = frame.inverse().apply(np.array([site]))[0]  # the site in frame i's coordinates
-        distance = float(np.hypot(*offset))
-        if distance > radius:
-            offset = offset * (radius / distance)
-        centres[i] = frame.apply(np.array([offset]))[0]
-    smoothed = smooth_columns(np.column_stack([camera[:, 0], centres]), smoothness)
     target = np.empty_like(camera)
-    target[:, 0] = smoothed[:, 0]
+    target[:, 0] = smooth_columns(camera[:, :1], smoothness)[:, 0]
     # Any constant orientation holds the rotation; the middle of the yaw range turns the picture
-    # least (half of what holding the final orientation would), so the crop stays smallest.
+    # least (half of what holding the final orientation would), so the uncovered corners stay smallest.
     target[:, 1] = (camera[:, 1].min() + camera[:, 1].max()) / 2
-    target[:, 2:] = smoothed[:, 1:]
+    target[:, 2], target[:, 3] = site
     return target
