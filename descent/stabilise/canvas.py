@@ -129,7 +129,7 @@ class Canvas:
         weight = cv2.resize(soft, size, interpolation=cv2.INTER_LINEAR)
         fill = cv2.resize(fill_small, size, interpolation=cv2.INTER_LINEAR)
         # The fill where the frame is not at all; a blend only in the thin band at its edge.
-        out = cv2.copyTo(fill, cv2.compare(weight, 0, cv2.CMP_EQ), picture.copy())
+        out = cv2.copyTo(fill, cv2.inRange(weight, 0, 0), picture.copy())
         band = cv2.findNonZero(cv2.inRange(weight, 1, 254))
         if band is not None:
             points = band.reshape(-1, 2)
