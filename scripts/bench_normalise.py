@@ -13,12 +13,16 @@ and 30 frames/s, each frame shown once in a 30 fps video, under each flicker mod
 synthetic_descent.flicker_log_gains: none, white noise (3-12%), hunting with periods of 2, 4, 7,
 12 and 20 frames (5-15% per swing, random per swing), a random walk (0.5-2% a frame), bursts (one
 frame in 30 at +30%); each with and without a lasting step of 20-40% (either way, at a random
-frame). Amplitudes, step, phases and scenes are drawn at random (seeded). Per scenario: the
-flickering frames are developed to 8 bits, their brightness ratios measured on aligned shared
-ground (the true motion, the leg masked), deflicker_gains turns them into gains, and the frames
-are developed again with them. The same descent without flicker is the reference:
-  flicker left   flicker_rms (periods under 1 s of video) of the output's log brightness less the
-                 reference's, over the same of the input: 1 is no correction
+frame). Descents, amplitudes, step, phases and scenes are drawn at random (--draw seeds the draw;
+--seeds descents per capture rate). Per scenario: the flickering frames are developed to 8 bits,
+their brightness ratios measured on aligned shared ground (the true motion, the leg masked),
+deflicker_gains turns them into gains, and the frames are developed again with them. The same
+descent without flicker is the reference (the truth: its dust and step are real and stay):
+  flicker left   flicker_rms (periods under 1 s of video) of the output's log brightness (centre
+                 half) less the reference's, over the same of the input: 1 is no correction.
+                 The gain is applied to the counts above black, as an exposure gain scales them;
+                 "as built today" applies it as ToneMap.lut does, to the counts before black is
+                 taken off, which scales the camera's black offset too and leaves flicker of its own
   no flicker     the largest change of any frame's brightness by the correction
   step ramp      the largest movement, in the 5 frames before the step, that the step causes
                  (output with the step less output without it, less the same for the reference)
@@ -26,7 +30,7 @@ are developed again with them. The same descent without flicker is the reference
 ffmpeg's `deflicker` (mode am, size: the flicker period, odd, at most 129) beside it on the same frames.
 Timings, not a gate: it never fails a build.
 
-Usage: python scripts/bench_normalise.py [--seeds 1] [--frames 240] [--size 128] [--end-to-end]
+Usage: python scripts/bench_normalise.py [--seeds 3] [--draw 0] [--frames 240] [--size 128] [--end-to-end]
   --end-to-end also runs the older comparison of whole builds (one descent, 12% noise, a 40% drop)
 """
 
@@ -163,6 +167,19 @@ def develop_all(samples: list[np.ndarray], plan: NormalisePlan, gains: np.ndarra
                      for s, g in zip(samples, gains if gains is not None else np.ones(len(samples)), strict=True)])
 
 
+def develop_above_black(samples: list[np.ndarray], tone: ToneMap, gains: np.ndarray) -> np.ndarray:
+    """8-bit frames with each gain applied to the counts above black: what an exposure gain scales.
+
+    ToneMap.lut(gain) multiplies the counts before taking black off, so it scales the camera's black
+    offset too, and a gain g moves a frame's brightness by g and a little more; this is the curve
+    with the gain where the deflicker means it."""
+    out = []
+    for s, g in zip(samples, gains, strict=True):
+        scaled = np.clip((s.astype(np.float32) - tone.black) * np.float32(g) / (tone.white - tone.black), 0, 1)
+        out.append(np.rint(scaled * 255).astype(np.uint8))
+    return np.stack(out)
+
+
 def centre_log_brightness(frames: np.ndarray) -> np.ndarray:
     side = frames.shape[1]
     centre = frames[:, side // 4 : -side // 4, side // 4 : -side // 4].astype(np.float64)
@@ -180,7 +197,8 @@ def ffmpeg_deflicker_frames(frames: np.ndarray, size_frames: int) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    flicker_left: float  # nan without flicker
+    flicker_left: float  # nan without flicker; the gain applied above black
+    flicker_left_built: float  # the same with the gain as ToneMap.lut applies it today (nan for ffmpeg)
     correction: float  # largest brightness change by the correction (the flicker-free descents)
     ramp: float  # nan without a step
     level: float
@@ -200,27 +218,34 @@ def scenario(descent: Descent, plan: NormalisePlan, model: str, period: float, *
     period_frames = flicker_period_frames(np.arange(n) / VIDEO_FPS, capture_times_s=np.arange(n) / rate)
     ffmpeg_size = int(min(129, 2 * (round(period_frames) // 2) + 1))
 
-    def run(log_gain: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    def run(log_gain: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
         samples = [to_samples(r * float(np.exp(g)), 12) for r, g in zip(descent.radiance, log_gain, strict=True)]
         raw = develop_all(samples, plan)
         ratios = [None] + [aligned_log_ratio(raw[i - 1], raw[i], descent.to_after[i], descent.mask)
                            for i in range(1, n)]
         gains, steps = deflicker_gains(ratios, period_frames=period_frames)
-        ours = centre_log_brightness(develop_all(samples, plan, gains))
+        ours = centre_log_brightness(develop_above_black(samples, plan.tone, gains))
+        built = centre_log_brightness(develop_all(samples, plan, gains))
         theirs = centre_log_brightness(ffmpeg_deflicker_frames(raw, ffmpeg_size))
-        return centre_log_brightness(raw), ours, theirs, steps
+        return centre_log_brightness(raw), ours, built, theirs, steps
 
     reference = centre_log_brightness(develop_all([to_samples(r * float(np.exp(g)), 12) for r, g in
                                                    zip(descent.radiance, step, strict=True)], plan))
-    raw, ours, theirs, steps = run(flicker + step)
+    raw, ours, built, theirs, steps = run(flicker + step)
     results = {}
     if stepped:
         reference_flat = centre_log_brightness(develop_all([to_samples(r, 12) for r in descent.radiance], plan))
-        _, ours_flat, theirs_flat, _ = run(flicker)
+        _, ours_flat, _, theirs_flat, _ = run(flicker)
+
+    def left_of(out: np.ndarray) -> float:
+        if model == "none":
+            return float("nan")
+        given = flicker_rms(raw - reference, period_frames=period_frames)
+        return flicker_rms(out - reference, period_frames=period_frames) / given
+
     for name, out in (("descent", ours), ("ffmpeg", theirs)):
-        left, given = out - reference, raw - reference
-        ratio = flicker_rms(left, period_frames=period_frames) / flicker_rms(given, period_frames=period_frames) \
-            if model != "none" else float("nan")
+        ratio = left_of(out)
+        ratio_built = left_of(built) if name == "descent" else float("nan")
         correction = float(np.abs(out - raw).max()) if model == "none" else float("nan")
         ramp = level = float("nan")
         found = None
@@ -231,38 +256,42 @@ def scenario(descent: Descent, plan: NormalisePlan, model: str, period: float, *
             ramp = float(np.abs(caused[at - 5 : at] - base).max())
             level = float(np.abs(caused[at + 2 : at + 6] - base).max())
             found = name == "descent" and any(0 <= s - at <= 2 for s in steps)
-        results[name] = Outcome(ratio, correction, ramp, level, found)
+        results[name] = Outcome(ratio, ratio_built, correction, ramp, level, found)
     return results
 
 
-def deflicker_sweep(seeds: int, frames: int, size: int) -> None:
+def deflicker_sweep(seeds: int, frames: int, size: int, *, seed: int = 0) -> None:
     plan = NormalisePlan(tone=ToneMap(black=150, white=4095, gamma=1.0), pattern=None, pattern_source="none",
                          guess=None, white_balance=(1.0, 1.0, 1.0), bits_used=12, defects=Defects.none(),
                          size=(size, size))
     outcomes: dict[tuple[str, bool], list[dict[str, Outcome]]] = {}
     start = time.perf_counter()
+    draw = np.random.default_rng(seed)  # the descents and every scenario's flicker, step and phases
     for rate in RATES:
-        for seed in range(seeds):
-            descent = render(rate, 100 + seed, frames, size)
+        for _ in range(seeds):
+            descent = render(rate, int(draw.integers(1 << 30)), frames, size)
             for model, period in MODELS:
                 name = model if not period else f"hunting {period:g}"
                 for stepped in (False, True):
-                    drawn = int(rate * 1000) + 7919 * seed + 104729 * MODELS.index((model, period)) + int(stepped)
                     outcomes.setdefault((name, stepped), []).append(
-                        scenario(descent, plan, model, period, rate=rate, stepped=stepped, seed=drawn))
+                        scenario(descent, plan, model, period, rate=rate, stepped=stepped,
+                                 seed=int(draw.integers(1 << 30))))
     seconds = time.perf_counter() - start
     count = sum(len(v) for v in outcomes.values())
     print(f"\ndeflicker sweep: {count} scenarios ({seeds} seeds x {len(RATES)} capture rates x models x step or not), "
-          f"{frames} frames of {size}x{size}, the library directly (no encode), {seconds:.0f} s")
-    print(f"  {'flicker model':<14} {'step':<5} {'flicker left worst / median':>28} {'ffmpeg worst / median':>22} "
-          f"{'step ramp':>10} {'step level':>11} {'ffmpeg ramp':>12} {'steps found':>12}")
+          f"{frames} frames of {size}x{size}, the library directly (no encode), draw {seed}, {seconds:.0f} s")
+    print(f"  {'flicker model':<14} {'step':<5} {'flicker left worst / median':>28} {'as built today':>16} "
+          f"{'ffmpeg worst / median':>22} {'step ramp':>10} {'step level':>11} {'ffmpeg ramp':>12} {'steps found':>12}")
     for (name, stepped), runs in outcomes.items():
         ours, theirs = [r["descent"] for r in runs], [r["ffmpeg"] for r in runs]
         if name == "none":
             left = f"{'changed ' + format(100 * max(o.correction for o in ours), '.2f') + '% at most':>28}"
+            built = f"{'':>16}"
             ff = f"{'changed ' + format(100 * max(o.correction for o in theirs), '.1f') + '%':>22}"
         else:
             left = f"{max(o.flicker_left for o in ours):13.3f}x / {np.median([o.flicker_left for o in ours]):.3f}x"
+            as_built = [o.flicker_left_built for o in ours]
+            built = f"{max(as_built):7.3f}x / {np.median(as_built):.2f}x"
             ff = f"{max(o.flicker_left for o in theirs):9.3f}x / {np.median([o.flicker_left for o in theirs]):.3f}x"
         if stepped:
             found = sum(bool(o.step_found) for o in ours)
@@ -270,7 +299,7 @@ def deflicker_sweep(seeds: int, frames: int, size: int) -> None:
                     f"{100 * max(o.ramp for o in theirs):11.1f}% {found:>8}/{len(ours)}")
         else:
             tail = f"{'':>10} {'':>11} {'':>12} {'':>12}"
-        print(f"  {name:<14} {'yes' if stepped else 'no':<5} {left:>28} {ff:>22} {tail}")
+        print(f"  {name:<14} {'yes' if stepped else 'no':<5} {left:>28} {built:>16} {ff:>22} {tail}")
 
 
 def gains_ms_per_frame(frames: int = 5000) -> float:
@@ -367,7 +396,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--seeds", type=int, default=1, help="descents drawn per capture rate")
+    parser.add_argument("--seeds", type=int, default=3, help="descents drawn per capture rate")
+    parser.add_argument("--draw", type=int, default=0, help="seed of the random draw of descents and scenarios")
     parser.add_argument("--cost-size", type=int, default=1024)
     parser.add_argument("--end-to-end", action="store_true", help="also compare whole builds on one descent")
     parser.add_argument("--keep", type=Path, help="keep the end-to-end comparison's frames and videos here")
@@ -380,7 +410,7 @@ def main() -> None:
         print(f"  {name:<46} {ms:8.2f} {ms / encode:9.2f}x")
     gains_ms = gains_ms_per_frame()
     print(f"  {'deflicker_gains, 5,000 frames, per frame':<46} {gains_ms:8.3f} {gains_ms / encode:9.3f}x")
-    deflicker_sweep(args.seeds, args.frames, args.size)
+    deflicker_sweep(args.seeds, args.frames, args.size, seed=args.draw)
     if not args.end_to_end:
         return
     work = args.keep or Path(tempfile.mkdtemp(prefix="descent-bench-"))

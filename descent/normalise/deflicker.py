@@ -433,25 +433,35 @@ def find_kinks(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int]
         if abs(size[j]) < MIN_KINK or any(abs(int(j) - q) < period for q in seen):
             continue
         seen.append(int(j))
-        kinks.append(_refine_kink(chain, int(j), period))
+        at = _refine_kink(chain, int(j), period)
+        if at is not None:
+            kinks.append(at)
     return sorted(kinks)
 
 
-def _refine_kink(chain: np.ndarray, near: int, k: int) -> int:
-    """The frame near `near` where two lines meeting there fit the 2k frames around it best."""
+def _refine_kink(chain: np.ndarray, near: int, k: int) -> int | None:
+    """The frame near `near` where two lines meeting there fit the 2k frames around it best; None
+    when a step there fits them better (the slopes beside a step that is not yet found differ too)."""
     n = len(chain)
     lo, hi = max(2, near - k // 2), min(n - 2, near + k // 2)
     start, end = max(0, lo - k), min(n, hi + k)
     x = np.arange(start, end, dtype=np.float64)
     y = chain[start:end]
 
-    def cost(p: int) -> float:
+    def cost(p: int, jump: bool) -> float:
         h = np.maximum(0.0, x - p)
-        design = np.stack([np.ones_like(x), x - near, h, h * h / k], axis=1)
+        columns = [np.ones_like(x), x - near, h, h * h / k]
+        if jump:
+            columns[2] = (x >= p).astype(np.float64)
+        design = np.stack(columns, axis=1)
         fit, *_ = np.linalg.lstsq(design, y, rcond=None)
         return float(np.sum((y - design @ fit) ** 2))
 
-    return min(range(lo, hi + 1), key=cost)
+    costs = {p: cost(p, False) for p in range(lo, hi + 1)}
+    best = min(costs, key=costs.__getitem__)
+    if min(cost(p, True) for p in range(lo, hi + 1)) < costs[best]:
+        return None
+    return best
 
 
 def high_frequency_rms(values: np.ndarray, *, period_frames: int) -> float:
