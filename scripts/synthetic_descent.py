@@ -228,7 +228,8 @@ class Terrain:
                             [centre, centre, 1], [centre + 1, centre, 1], [centre, centre + 1, 1]], np.float64)
         ground = corners @ view.T
         ground = ground[:, :2] / ground[:, 2:]
-        m_per_px = math.sqrt(abs(np.cross(ground[5] - ground[4], ground[6] - ground[4])))
+        (ax, ay), (bx, by) = ground[5] - ground[4], ground[6] - ground[4]
+        m_per_px = math.sqrt(abs(ax * by - ay * bx))
         wanted = math.log2(self.texel_m(0) / m_per_px)
         reach_m = float(np.abs(ground[:4]).max()) * 1.05
         finest = min(len(self.levels) - 1, max(0, int(math.log2(self.extent_m / 2 / reach_m))))
@@ -339,8 +340,8 @@ def _envelope_path(spec: DescentSpec, alt: np.ndarray, m_per_px: np.ndarray, yaw
     centre in the direction `site_angle_deg`, and a slant approach brings it in as the logarithm of
     the altitude falls, under the centre only at the last frame. The divert is a real one: until
     `divert_at` the lander flies towards another point, a fixed ground offset that shows as
-    `divert_fraction` frame widths at the moment of the divert; over `divert_s` it moves sideways so
-    that the site moves that far along `divert_angle_deg` on screen.
+    `divert_fraction` frame widths at the moment of the divert; over `divert_s` (or what is left of
+    the descent) it moves sideways so that the site moves that far along `divert_angle_deg` on screen.
     """
     n, size = len(alt), spec.size_px
     log_alt = np.log(alt)
@@ -349,7 +350,9 @@ def _envelope_path(spec: DescentSpec, alt: np.ndarray, m_per_px: np.ndarray, yaw
     direction = math.radians(spec.divert_angle_deg)
     towards = (spec.divert_fraction or 0.0) * size * m_per_px[k] * np.array([math.cos(direction), math.sin(direction)])
     divert_m = _rotation(float(yaw_path[k])) @ towards  # the ground offset of the point flown to before the divert
-    done = np.clip((t - t[k]) / max(spec.divert_s, 1e-9), 0.0, 1.0)
+    # The divert ends by the last frame, whatever is asked: the last frame looks down on the site.
+    duration = min(spec.divert_s, float(t[-1] - t[k]))
+    done = np.where(t >= t[k] + duration, 1.0, np.clip((t - t[k]) / max(duration, 1e-9), 0.0, 1.0))
     still_to_go = 0.5 + 0.5 * np.cos(math.pi * done)  # 1 until the divert, 0 after it, smoothly
     # The site in the first frame exactly where asked: the slant's part is what the divert does not explain.
     angle = math.radians(spec.site_angle_deg)
