@@ -197,7 +197,7 @@ def _matched(output: np.ndarray, source: np.ndarray) -> np.ndarray | None:
 def _matched_at(output: np.ndarray, source: np.ndarray, zoom: float) -> np.ndarray | None:
     scale = np.diag([zoom, zoom, 1.0])
     scale[:2, 2] = 0.5 * zoom - 0.5  # pixel centres kept
-    sift = cv2.SIFT_create(nfeatures=1500)
+    sift = cv2.SIFT_create(nfeatures=1500)  # type: ignore[attr-defined]
     found = []
     for picture in (output, source):
         big = cv2.resize(picture, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC) if zoom != 1 else picture
@@ -209,8 +209,8 @@ def _matched_at(output: np.ndarray, source: np.ndarray, zoom: float) -> np.ndarr
     good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < 0.8 * m[1].distance]
     if len(good) < _MIN_MATCHES:
         return None
-    src = np.float32([kp_src[m.queryIdx].pt for m in good])
-    dst = np.float32([kp_out[m.trainIdx].pt for m in good])
+    src = np.array([kp_src[m.queryIdx].pt for m in good], np.float32)
+    dst = np.array([kp_out[m.trainIdx].pt for m in good], np.float32)
     matrix, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 2.0 * zoom)
     if matrix is None or inliers is None or int(inliers.sum()) < _MIN_MATCHES:
         return None
