@@ -9,9 +9,13 @@ keeping the best of each:
 and reports the ratios, in wall time and in CPU time (every thread of every process, the steadier
 figure on a shared machine), and descent's peak memory without stabilisation (Python process
 alone; ffmpeg's is listed apart).
+Then video in: the frames as ffmpeg encoded them above (1024x1024 H.264), read back by descent's
+decode path alone (descent.sources.video: its reader over every frame, the probe apart) against
+`ffmpeg -i v.mp4 -f null -` decoding the same file, alternating, best of each; and what pass 2
+would pay per frame to take a frame from the decoded store instead of decoding it again.
 Timings, not a gate: it never fails a build.
 
-Usage: python scripts/bench_build.py [--frames 300 1200] [--size 1024] [--repeats 2] [--keep DIR]
+Usage: python scripts/bench_build.py [--frames 300 1200] [--size 1024] [--repeats 2] [--keep DIR] [--video-only]
 """
 
 from __future__ import annotations
@@ -19,14 +23,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
 from benchlib import ffmpeg_alone, timed
 from synthetic_descent import DescentSpec, generate
+
+from descent.encode import find_ffmpeg
+from descent.sources.video import VideoReader, probe_video
 
 CHILD = """
 import json, resource, sys
@@ -53,12 +63,75 @@ def run_descent(frames_dir: Path, out: Path, mode: str) -> dict[str, float]:
     return dict(json.loads(done.stdout))
 
 
+def _cpu_s() -> float:
+    """CPU seconds so far of this process and its finished children (ffmpeg), every thread."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def ffmpeg_decode(video: Path) -> tuple[float, float]:
+    """Wall and CPU seconds for ffmpeg to decode every frame and throw it away."""
+    cpu, start = _cpu_s(), time.perf_counter()
+    subprocess.run([find_ffmpeg(), "-v", "error", "-nostdin", "-i", str(video), "-f", "null", "-"], check=True)
+    return time.perf_counter() - start, _cpu_s() - cpu
+
+
+def descent_decode(video: Path) -> tuple[float, float, int]:
+    """Wall and CPU seconds for descent's reader to give every frame of a probed video, in order."""
+    stream = probe_video(video)
+    reader = VideoReader(stream)
+    cpu, start = _cpu_s(), time.perf_counter()
+    for index in range(stream.frames):
+        reader.read(index)
+    reader.close()
+    return time.perf_counter() - start, _cpu_s() - cpu, stream.frames
+
+
+def store_round_trip_s(shape: tuple[int, int], frames: int = 50) -> float:
+    """Seconds per frame for the decoded store's way: write the pixels to a scratch file, read them back."""
+    place = Path(tempfile.mkdtemp(prefix="descent-bench-store-", dir=os.environ.get("DESCENT_SCRATCH")))
+    pixels = np.random.default_rng(0).integers(0, 255, shape, np.uint8)
+    start = time.perf_counter()
+    for k in range(frames):
+        pixels.tofile(place / f"{k}.raw")
+    for k in range(frames):
+        np.fromfile(place / f"{k}.raw", np.uint8).reshape(shape)
+        (place / f"{k}.raw").unlink()
+    seconds = (time.perf_counter() - start) / frames
+    shutil.rmtree(place)
+    return seconds
+
+
+def video_rows(root: Path, counts: list[int], repeats: int) -> None:
+    print("\nvideo in: descent's reader over every frame against ffmpeg's own decode (-f null), same file, "
+          f"best of {repeats}\n")
+    print("| frames | ffmpeg decode | descent reader | ratio | CPU ratio | decode per frame | store round trip |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for count in counts:
+        video = root / f"video-{count}.mp4"
+        if not video.exists():
+            raise SystemExit(f"{video}: missing (made by the build timing)")
+        ff: list[tuple[float, float]] = []
+        ours: list[tuple[float, float]] = []
+        frames = 0
+        for _ in range(repeats):
+            ff.append(ffmpeg_decode(video))
+            *pair, frames = descent_decode(video)
+            ours.append((pair[0], pair[1]))
+        (f_s, f_cpu), (d_s, d_cpu) = [(min(t[0] for t in r), min(t[1] for t in r)) for r in (ff, ours)]
+        stream = probe_video(video)
+        store = store_round_trip_s((stream.height, stream.width, *((3,) if stream.channels == 3 else ())))
+        print(f"| {frames} | {f_s:.2f} s | {d_s:.2f} s | {d_s / f_s:.2f}x | {d_cpu / f_cpu:.2f}x "
+              f"| {1000 * d_s / frames:.2f} ms | {1000 * store:.2f} ms |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, nargs="+", default=[300, 1200])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="generate frames here and keep them for the next run")
+    parser.add_argument("--video-only", action="store_true", help="time video in alone, not the builds")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="descent-bench-"))
     rows = []
@@ -67,6 +140,11 @@ def main() -> None:
         if not (frames_dir / "truth.json").exists():
             print(f"generating {count} frames of {args.size}x{args.size} in {frames_dir} ...", file=sys.stderr)
             generate(frames_dir, DescentSpec(frames=count, size_px=args.size, flicker=0.02, seed=11))
+        video = root / f"video-{count}.mp4"
+        if not video.exists():  # the frames as ffmpeg encodes them: the video descent reads back below
+            ffmpeg_alone(frames_dir, video)
+        if args.video_only:
+            continue
         timings: dict[str, list[tuple[float, float]]] = {"ffmpeg": [], "off": [], "lock": []}
         for _ in range(args.repeats):
             timings["ffmpeg"].append(timed(ffmpeg_alone, frames_dir, root / "ffmpeg.mp4")[:2])
@@ -77,8 +155,17 @@ def main() -> None:
         # process) is the steadier of the two on a shared machine.
         best = {name: (min(t[0] for t in runs), min(t[1] for t in runs)) for name, runs in timings.items()}
         rows.append((count, best, memory))
-    print(f"\n{os.cpu_count()} cores, {args.size}x{args.size} grey PNG, libx264 crf 18 preset medium, "
-          f"best of {args.repeats}; ratios to ffmpeg alone in wall time, then in CPU time\n")
+    if not args.video_only:
+        _print_builds(rows, args.size, args.repeats)
+    video_rows(root, args.frames, args.repeats)
+    if not args.keep:
+        shutil.rmtree(root)  # over a gigabyte of frames at the default sizes
+
+
+def _print_builds(rows: list[tuple[int, dict[str, tuple[float, float]], dict[str, float]]], size: int,
+                  repeats: int) -> None:
+    print(f"\n{os.cpu_count()} cores, {size}x{size} grey PNG, libx264 crf 18 preset medium, "
+          f"best of {repeats}; ratios to ffmpeg alone in wall time, then in CPU time\n")
     print("| frames | ffmpeg alone | descent, no stabilisation | ratio | CPU ratio | descent (lock) | ratio "
           "| CPU ratio | descent peak RSS | ffmpeg peak RSS |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -90,8 +177,6 @@ def main() -> None:
     if len(rows) > 1:
         small, large = rows[0][2]["python_rss_mb"], rows[-1][2]["python_rss_mb"]
         print(f"\npeak memory {rows[-1][0]} vs {rows[0][0]} frames: {large / small:.2f}x")
-    if not args.keep:
-        shutil.rmtree(root)  # over a gigabyte of frames at the default sizes
 
 
 if __name__ == "__main__":

@@ -124,8 +124,9 @@ class DecodedStore:
 
 def worth_keeping(info: FrameInfo) -> bool:
     """Compressed images only. Archive products (raw arrays, memory-mapped) and bitmaps already
-    read as fast as a scratch file would."""
-    return info.layout is None and info.path.suffix.lower() in COMPRESSED_SUFFIXES
+    read as fast as a scratch file would; a video's frames decode again faster than a scratch file
+    reads back, and would fill the disk (descent.sources.video)."""
+    return info.layout is None and info.video is None and info.path.suffix.lower() in COMPRESSED_SUFFIXES
 
 
 def _nbytes(entry: tuple[Path, tuple[int, ...], np.dtype]) -> int:

@@ -26,17 +26,29 @@ Times: each frame's presentation time is its capture time, so a variable frame r
 0. Several parts (cameras split long recordings) are joined in time order: by creation_time when
 every part has one, else in natural name order; each part starts where the one before it ended
 (its last pts plus that frame's duration, or the usual interval when the file gives the last frame
-less than half of it, as muxers that do not know write 0 or 1 tick), unless creation_times say the recording paused for
-longer than JOIN_PAUSE_S (creation_time is whole seconds, so a smaller difference is rounding).
+less than half of it, as muxers that do not know write 0 or 1 tick), unless creation_times say the
+recording paused for longer than JOIN_PAUSE_S (creation_time is whole seconds: a smaller
+difference is rounding).
 Display rotation is not applied (`-noautorotate`): the frames are as the camera stored them.
 
-Reading: one ffmpeg process per file streams raw frames (gray, gray16le, bgr24 or bgr48le) from a
-thread a few frames ahead, and a window of the last frames read serves the readers that ask for a
-frame again (ordered_map's workers ask in nearly increasing order). A read backwards beyond the
-window, or forwards past a keyframe far ahead (the normalisation sample, the static-mask pairs),
+Reading: one ffmpeg process per file streams raw frames from a thread a few frames ahead: a grey
+picture in 8-bit YUV as its Y plane copied out (`extractplanes=y`; the video range 16-235 is
+stretched to 0-255 here by a table, exactly as ffmpeg's conversion to gray rounds it, which costs
+swscale about as much again as the decode), others converted by ffmpeg to gray16le, bgr24 or
+bgr48le. The frames come out of that reader at ffmpeg's own decoding speed (scripts/bench_build.py,
+1024x1024 H.264, 2 busy cores: 1.04x the wall time of `ffmpeg -i v.mp4 -f null -`, 1.37x its CPU
+time; through `-pix_fmt gray` it was 1.33x). A window of the last frames read serves the readers
+that ask for a frame again (ordered_map's workers ask in nearly increasing order). A read
+backwards beyond the window, or forwards past a keyframe far ahead (the normalisation sample, the static-mask pairs),
 restarts ffmpeg seeking to the keyframe at or before the frame (`-ss` before `-i`: ffmpeg decodes
 from that keyframe and drops what comes before the time asked for). So memory stays flat whatever
 the length, and each pass over the video costs one decode. Audio is ignored.
+
+Between the passes the frames are decoded again rather than kept in the decoded store
+(descent.sources.decoded.worth_keeping says no): measured on the same 1024x1024 H.264 video,
+writing a frame to the scratch disk and reading it back took 7.3 ms against 6.6 ms to decode it
+again, and a video holds many more frames than a folder (an hour at 30 frames a second of 1080p
+colour would be 220 GB of scratch).
 """
 
 from __future__ import annotations
@@ -59,6 +71,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
 
+import cv2
 import numpy as np
 
 from descent.clock import parse_time_text
@@ -89,6 +102,8 @@ _NO_PTS = -(1 << 63)
 _DISCARD = 0x4  # AV_PKT_FLAG_DISCARD: before an edit list's start, decoded but never shown
 # The bits at the end of a pixel format's name that mean more than 8 bits a sample (rgb48: 3 x 16, rgba64: 4 x 16).
 _DEEP_SAMPLES = frozenset({9, 10, 12, 14, 16, 48, 64})
+# Video-range luma (16 black, 235 white) to 0-255, rounded as swscale's conversion to gray rounds it.
+_VIDEO_TO_FULL_RANGE = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +123,17 @@ class VideoStream:
     end_s: float  # when the last frame's display ends
     creation_s: float | None  # creation_time, Unix seconds UTC
     other_streams: tuple[str, ...]  # the streams ignored: "audio", "subtitle" ...
+    full_range: bool = False  # YUV samples use 0-255 (yuvj, "pc"), not the video range 16-235
 
     @property
     def frames(self) -> int:
         return len(self.pts_s)
+
+    @property
+    def luma_only(self) -> bool:
+        """A grey picture in 8-bit planar YUV: its Y plane is copied out as it is (see decode_args)."""
+        fmt = self.pix_fmt
+        return self.channels == 1 and self.bit_depth == 8 and fmt.startswith("yuv") and not fmt.endswith("be")
 
     @property
     def out_pix_fmt(self) -> str:
@@ -168,6 +190,7 @@ class _Header:
     height: int
     creation_s: float | None
     others: tuple[str, ...]
+    full_range: bool
 
 
 def parse_header(path: Path, stderr: str) -> _Header:
@@ -198,6 +221,8 @@ def parse_header(path: Path, stderr: str) -> _Header:
     parts = _split_top_level(description)
     codec = parts[0].split()[0]
     pix_fmt = parts[1].split("(")[0].strip() if len(parts) > 1 else "none"
+    details = parts[1].partition("(")[2].rstrip(")").split(", ") if len(parts) > 1 else []
+    full_range = pix_fmt.startswith("yuvj") or "pc" in details
     size = next((m for p in parts[1:] if (m := re.match(r"(\d+)x(\d+)", p))), None)
     if size is None:
         raise FrameReadError(path, f"the video stream has no size ({description})")
@@ -205,7 +230,7 @@ def parse_header(path: Path, stderr: str) -> _Header:
     if not (0 < width <= MAX_VIDEO_SIDE_PX and 0 < height <= MAX_VIDEO_SIDE_PX):
         raise FrameReadError(path, f"the video claims {width}x{height} pixels, more than descent reads "
                                    f"({MAX_VIDEO_SIDE_PX} a side)")
-    return _Header(index, codec, pix_fmt, width, height, creation_s, tuple(others))
+    return _Header(index, codec, pix_fmt, width, height, creation_s, tuple(others), full_range)
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +407,10 @@ def decode_args(ffmpeg: str, stream: VideoStream, *, start: int) -> list[str]:
             "-i", str(stream.file),
             "-map", f"0:{stream.stream}",  # the video stream alone: audio, subtitles and data ignored
             "-fps_mode", "passthrough",  # every decoded frame once: none duplicated or dropped for a rate
-            "-f", "rawvideo", "-pix_fmt", stream.out_pix_fmt, "pipe:1"]
+            # A grey picture's Y plane copied out as it is: converting to gray costs swscale as much again
+            # as the decode (the video range is stretched to 0-255 here, by a table); else descent's layout.
+            *(["-vf", "extractplanes=y"] if stream.luma_only else ["-pix_fmt", stream.out_pix_fmt]),
+            "-f", "rawvideo", "pipe:1"]
 
 
 class _Decoding:
@@ -397,6 +425,7 @@ class _Decoding:
         self.ready: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=AHEAD_FRAMES)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=10)
         self.stopped = threading.Event()
+        self.stretch = _VIDEO_TO_FULL_RANGE if stream.luma_only and not stream.full_range else None
         try:
             self.process = subprocess.Popen(decode_args(ffmpeg, stream, start=start), stdin=subprocess.DEVNULL,
                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
@@ -424,6 +453,8 @@ class _Decoding:
                     break
                 got += n
             frame = buffer.view(self.dtype).reshape(self.frame_shape) if got == self.frame_bytes else None
+            if frame is not None and self.stretch is not None:
+                cv2.LUT(frame, self.stretch, dst=frame)
             while not self.stopped.is_set():
                 try:
                     self.ready.put(frame, timeout=0.1)
