@@ -15,7 +15,23 @@ vid.stab runs through the bundled ffmpeg on a lossless video of the frames in ca
 vidstabdetect (shakiness 10, accuracy 15), then vidstabtransform (smoothing 30, optzoom 1).
 Timings, not a gate: it never fails a build.
 
+`--sweep` runs the envelope instead: `--count` descents (12) drawn at random (`--seed`) over what
+real descents vary (site offset 0-0.45 frame widths at any angle, a divert of 0-0.5 at a random
+time, yaw 0-120 degrees, jitter 1-10 px, tilt 0-1 degree, 0-5% frames lost, 1-15 frames/s, a
+lander leg or not, dust or not), each built with descent lock and smooth and with vid.stab, and
+scored on the decoded videos against the generator's truth. Every output frame is registered to
+the input frame it was made from (metrics.locate_in_output: SIFT, then ECC on a homography), so
+the same instrument reads descent and vid.stab, whose path is not known:
+- site wander: truth.json's site_px through that map, RMS and max around its mean;
+- jitter: metrics.jitter_px of the output's motion, from the maps and the true input motion;
+- picture kept: the share of each input frame inside the output, through the map;
+- real ground and fill PSNR: the uncovered output against the ground rendered for the same view
+  (synthetic_descent.Terrain.render_view), with metrics.ground_agreement;
+- fill cost: descent.stabilise.canvas on 1024x1024 frames, one thread (skipped if it is not there).
+An instrument check first runs the same figures on a descent warped by a known path.
+
 Usage: python scripts/bench_stabilise.py [--frames 240] [--size 512] [--keep DIR]
+       python scripts/bench_stabilise.py --sweep [--count 12] [--seed 1] [--size 256] [--frames 150]
 """
 
 from __future__ import annotations
