@@ -10,22 +10,26 @@ the VIDEO flickers on screen, whatever the capture rate (auto-exposure hunting o
    when not stabilising), away from masked lander parts, clipped and dark pixels. Ground that comes
    into view darker (a crater floor) is not shared, so it does not count as flicker.
 2. Chain. The ratios add up to each frame's exposure (log) relative to the first frame. An
-   unmeasured pair (None) is a break: the exposure change across it is unknown, and is estimated
-   in step 4 like a step's.
+   unmeasured pair (None) is a break: the exposure change across it is unknown, and the curve is cut
+   there as at a step.
 3. Find steps: exposure changes that last. A step stands out from the flicker at some scale (one
    frame for a clean cut, many frames under heavy noise: each scale is judged against the spread of
    the same statistic over the whole sequence, so hunting, noise and random walks set their own
-   bar); it still holds a flicker period later (a swing that comes back within a flicker period is
-   no step); two levels tell it better than a straight line (a drift, the slow darkening of dust,
-   is not a step).
-   Where the flicker blurs which frame it starts on, the later one is taken: a step shown a frame
-   late is not seen, a step shown early is the ramp before it that a look-ahead filter makes.
-4. Smooth across the steps. One Whittaker curve (no lag, no bias at the ends), whose response is
-   one half at twice the flicker period, plus a free offset at each step and break, all fitted at
-   once by least squares; robust weights (Huber) so that a burst of one frame does not pull the
-   curve. The curve does not restart at a step, so the frames next to a step are smoothed as well
-   as any others, and nothing moves before it.
-5. Correct. Each frame's gain is the smooth exposure (with its steps) over its own.
+   bar), or by its whole trace in what a smooth curve leaves (a matched filter); it still holds a
+   flicker period later (a swing that comes back within a flicker period is no step); its medians
+   move too (a burst is no step); two levels tell it better than a straight line (a drift, the slow
+   darkening of dust, is not a step).
+   Where the flicker blurs which frame it starts on, a later one nearly as good is taken: a step
+   shown early is the ramp before it that a look-ahead filter makes.
+4. Find kinks: the exposure's rate of change changing at once (dust rolling in, brightening the
+   picture by half in a second of video). A smooth curve would round the corner off and move the
+   frames around it by several percent; a kink is where lines fitted either side differ in slope,
+   against that statistic's spread over the sequence, and where two lines fit better than a step.
+5. Smooth. One Whittaker curve (no lag, no bias at the ends), whose response is one half at twice
+   the flicker period, cut at each step and break (nothing before a step depends on what comes
+   after it, so nothing ramps before it) and free to bend at each kink; robust weights (Huber) so
+   that a burst of one frame does not pull the curve.
+6. Correct. Each frame's gain is the smooth exposure (with its steps) over its own.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ MIN_STEP = 0.05  # ... and changes the exposure by 5% at least: smaller ones are
 LASTING = 0.5  # a flicker period on, at least this share of a step is still there
 HUBER_K = 2.5  # residuals beyond this many robust standard deviations weigh less in the smooth curve
 ROBUST_PASSES = 3
+MATCHED_SIGMAS = 4.0  # ... or, for the matched filter (a step's whole trace), by this much
 KINK_SIGMAS = 4.0  # a change of slope stands out from the spread of its statistic by this much
 LATE_SHARE = 0.25  # a later split within this share of the step's size of the best is taken (see _refine_step)
 MIN_KINK = 0.0015  # a change of slope (per frame) a smooth curve would round by 0.5% at most
@@ -184,11 +189,12 @@ def find_steps(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int]
     clearest. And what a smooth curve (bending at `kinks`) leaves of the chain, correlated with what
     it leaves of a step: the whole of a step's trace, against that correlation's spread away from
     its peak, so that a step under heavy noise, which no one scale shows, is found.
-    A candidate stands out STEP_SIGMAS times and is kept when, over a whole flicker period on
-    either side, the change is MIN_STEP or more and the same, within a factor 1 / LASTING, as what
-    the scale saw; the medians move with the means (a burst of one frame moves only the means);
-    its last half still holds it (a swing that comes back within a flicker period is not a step);
-    and it is no drift. None within half a flicker period of an end, where lasting cannot be told.
+    A candidate stands out STEP_SIGMAS times (MATCHED_SIGMAS for the matched filter) and is kept
+    when, over a whole flicker period on either side, the change is MIN_STEP or more and the same,
+    within a factor 1 / LASTING, as what the scale saw; the medians move with the means (a burst of
+    one frame moves only the means); its last half still holds it (a swing that comes back within a
+    flicker period is not a step); and it is no drift. None within half a flicker period of an end,
+    where lasting cannot be told.
     The strongest is taken, removed, and the search repeated.
     """
     n = len(chain)
@@ -211,7 +217,7 @@ def find_steps(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int]
         away[max(0, peak - 2 * period) : peak + 2 * period + 1] = False
         matched /= 1.4826 * float(np.median(matched[away])) + 1e-9 if away.any() else np.inf  # the peak's own
         # trace is a step's, not the flicker's: it would set the bar by itself
-        best = _strongest_candidate(work, spreads, matched, excluded, period)
+        best = _strongest_candidate(work, spreads, matched * STEP_SIGMAS / MATCHED_SIGMAS, excluded, period)
         if best is None:
             break
         seen_at, at, change = best
