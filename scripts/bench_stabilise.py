@@ -31,7 +31,7 @@ the same instrument reads descent and vid.stab, whose path is not known:
 An instrument check first runs the same figures on a descent warped by a known path.
 
 Usage: python scripts/bench_stabilise.py [--frames 240] [--size 512] [--keep DIR]
-       python scripts/bench_stabilise.py --sweep [--count 12] [--seed 1] [--size 256] [--frames 150]
+       python scripts/bench_stabilise.py --sweep [--count 12] [--seed 1] [--size 256] [--frames 120]
 """
 
 from __future__ import annotations
@@ -534,7 +534,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=12, help="descents in the sweep")
     parser.add_argument("--seed", type=int, default=1, help="the sweep's draw")
     parser.add_argument("--no-validate", action="store_true", help="skip the instrument check before the sweep")
-    parser.add_argument("--frames", type=int, help="frames a descent (240; 150 in the sweep)")
+    parser.add_argument("--frames", type=int, help="frames a descent (240; 120 in the sweep)")
     parser.add_argument("--size", type=int, help="frame width and height (512; 256 in the sweep)")
     parser.add_argument("--speed-frames", type=int, default=150, help="frames for the timing scenario")
     parser.add_argument("--speed-size", type=int, default=1024)
@@ -543,7 +543,7 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="descent-stab-"))
     root.mkdir(parents=True, exist_ok=True)
     if args.sweep:
-        size, frames = args.size or 256, args.frames or 150
+        size, frames = args.size or 256, args.frames or 120
         lines = [] if args.no_validate else validate(root, size)
         print("\n".join(lines), flush=True)
         print("\n".join(sweep(root, args.count, args.seed, size, frames)))

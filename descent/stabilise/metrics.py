@@ -174,7 +174,7 @@ def locate_in_output(output: np.ndarray, source: np.ndarray, guess: np.ndarray |
         return start
     back = np.linalg.inv(start)  # ECC's map: output (template) pixels to source pixels
     back = (back / back[2, 2]).astype(np.float32)
-    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-7)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-6)  # 1e-7 moves no point 0.002 px, 3x slower
     try:
         correlation, back = cv2.findTransformECC(output.astype(np.float32), source.astype(np.float32), back,
                                                  cv2.MOTION_HOMOGRAPHY, criteria, covered.astype(np.uint8), 3)
