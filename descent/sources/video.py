@@ -35,9 +35,10 @@ Reading: one ffmpeg process per file streams raw frames from a thread a few fram
 picture in 8-bit YUV as its Y plane copied out (`extractplanes=y`; the video range 16-235 is
 stretched to 0-255 here, rounded exactly as ffmpeg's conversion to gray rounds it: that
 conversion costs swscale about half as much again as the decode), others converted by ffmpeg to gray16le, bgr24 or
-bgr48le. The frames come out of that reader at ffmpeg's own decoding speed (scripts/bench_build.py,
-1024x1024 H.264, 2 busy cores: 1.04x the wall time of `ffmpeg -i v.mp4 -f null -`, 1.37x its CPU
-time; through `-pix_fmt gray` it was 1.33x). A window of the last frames read serves the readers
+bgr48le. The frames come out of that reader at about ffmpeg's own decoding speed
+(scripts/bench_build.py, 1024x1024 H.264, 2 cores shared with other work: 1.04x to 1.11x the wall
+time of `ffmpeg -i v.mp4 -f null -` over three runs, 1.21x to 1.37x its CPU time; through
+`-pix_fmt gray` it was 1.33x and 1.69x). A window of the last frames read serves the readers
 that ask for a frame again (ordered_map's workers ask in nearly increasing order). A read
 backwards beyond the window, or forwards past a keyframe far ahead (the normalisation sample, the static-mask pairs),
 restarts ffmpeg seeking to the keyframe at or before the frame (`-ss` before `-i`: ffmpeg decodes
@@ -45,10 +46,11 @@ from that keyframe and drops what comes before the time asked for). So memory st
 the length, and each pass over the video costs one decode. Audio is ignored.
 
 Between the passes the frames are decoded again rather than kept in the decoded store
-(descent.sources.decoded.worth_keeping says no): measured on the same 1024x1024 H.264 video,
-writing a frame to the scratch disk and reading it back took 7.3 ms against 6.6 ms to decode it
-again, and a video holds many more frames than a folder (an hour at 30 frames a second of 1080p
-colour would be 220 GB of scratch).
+(descent.sources.decoded.worth_keeping says no). Measured on the same video, a scratch round trip
+(write the frame, read it back) took 3.7 to 7.3 ms a frame against 6.6 to 7.9 ms to decode it
+again: no clear gain, while the decode runs in ffmpeg's process beside the workers, and a video
+holds far more frames than a folder (an hour of 1080p colour at 30 frames a second would be
+220 GB of scratch).
 """
 
 from __future__ import annotations
