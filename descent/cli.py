@@ -40,7 +40,8 @@ app = typer.Typer(
 
 
 Inputs = Annotated[list[str], typer.Argument(help="Folders, files or quoted globs ('frames/*.png'): images "
-                                              "(PNG, JPEG, TIFF, BMP) or PDS3/PDS4 archive products.",
+                                              "(PNG, JPEG, TIFF, BMP), PDS3/PDS4 archive products, or video "
+                                              "files (MP4, MOV, MKV, AVI, WebM, GIF; parts joined in time order).",
                                               show_default=False)]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Also look in sub-folders.")]
 Times = Annotated[Path | None, typer.Option("--times", help="CSV of file,time giving each frame's capture time.",
@@ -51,8 +52,9 @@ NamePattern = Annotated[str | None, typer.Option(
     "The time may be ISO 8601 or seconds with a fraction: 'ELM_\\d+_(?P<time>\\d{10}_\\d{3})'.",
     show_default=False)]
 TimeSourceOpt = Annotated[TimeSource | None, typer.Option(
-    "--time-source", help="Force where capture times come from (default: index, label, name, exif, mtime, the first "
-    "that has a time for every frame; none = natural name order).", show_default=False)]
+    "--time-source", help="Force where capture times come from (default: video presentation times for videos; "
+    "else index, label, name, exif, mtime, the first that has a time for every frame; none = counter or natural "
+    "name order).", show_default=False)]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable frame instead of skipping it, "
                                       "or when frames are out of place against the counter in their names.")]
 Workers = Annotated[int, typer.Option("--workers", "-j", help="Decoding threads (0: one per core).", min=0)]

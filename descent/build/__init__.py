@@ -27,6 +27,7 @@ from descent.outputs import OutputLock, PlannedOutput, StagedOutputs, check_outp
 from descent.report import FrameStatus, Summary
 from descent.sources.decoded import open_store
 from descent.sources.images import read_pixels
+from descent.sources.video import close_videos
 
 __all__ = ["BuildConfig", "BuildPlan", "Measurements", "RunConfig", "Scan", "SourceConfig", "build", "inspect"]
 
@@ -36,6 +37,7 @@ def build(config: BuildConfig) -> Summary:
     check_config(config)
     keep_freed_memory()
     with OutputLock(config.output), StagedOutputs() as staged, contextlib.ExitStack() as stack:
+        stack.callback(close_videos)  # the decoders of video inputs, and the frames they keep
         telemetry = load_telemetry(config.altitude)
         scanned = scan(config.source, config.run)
         check_outputs_are_not_frames(config, [f.path for f in scanned.sequence.frames])
@@ -76,6 +78,14 @@ def inspect(source: SourceConfig, run: RunConfig | None = None, normalise_config
     given = [Path(item) for item in source.inputs if Path(item).is_file()]
     check_outputs(report, inputs=given, overwrite=overwrite)
     keep_freed_memory()
+    try:
+        return _inspect(source, run, normalise_config, report, given)
+    finally:
+        close_videos()  # the decoders of video inputs, and the frames they keep
+
+
+def _inspect(source: SourceConfig, run: RunConfig, normalise_config: NormaliseConfig | None,
+             report: list[PlannedOutput], given: list[Path]) -> Summary:
     scanned = scan(source, run)
     check_outputs(report, inputs=[*given, *(f.path for f in scanned.sequence.frames)], overwrite=True)
     summary = _summary_of(scanned)
@@ -96,8 +106,8 @@ def inspect(source: SourceConfig, run: RunConfig | None = None, normalise_config
         summary.bits_used = max(labelled)  # the label's SAMPLE_BIT_MASK says what the camera can produce
     summary.normalisation = normalisation_report(normalisation)
     summary.notes += normalisation.notes
-    if report_path is not None:
-        write_text_atomically(report_path, summary.to_json(with_frames=True))
+    for output in report:
+        write_text_atomically(output.path, summary.to_json(with_frames=True))
     return summary
 
 

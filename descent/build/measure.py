@@ -130,7 +130,7 @@ def _deflicker(ratios: list[float | None], infos: list[FrameInfo], *,
     corrections = np.log(gains)
     return gains, DeflickerReport(largest_correction=round(float(np.abs(corrections).max()), 4),
                                   rms_correction=round(float(np.sqrt(np.mean(corrections**2))), 4),
-                                  steps_kept=[str(infos[i].path) for i in steps],
+                                  steps_kept=[infos[i].name for i in steps],
                                   unmeasured_pairs=sum(r is None for r in ratios[1:]))
 
 

@@ -76,9 +76,9 @@ def drop_duplicates(frames: Iterable[Frame], record: Summary, *, keep: bool) -> 
     """Frames whose pixels equal an earlier frame's are recorded and, unless kept, dropped."""
     first_seen: dict[bytes, str] = {}
     for frame in frames:
-        original = first_seen.setdefault(frame.digest, str(frame.info.path))
-        if original != str(frame.info.path):
-            record.duplicates.append(Duplicate(str(frame.info.path), original))
+        original = first_seen.setdefault(frame.digest, frame.info.name)
+        if original != frame.info.name:
+            record.duplicates.append(Duplicate(frame.info.name, original))
             if not keep:
                 record.mark(frame.index, FrameStatus.DUPLICATE, f"same pixels as {original}")
                 continue
@@ -190,7 +190,7 @@ def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record:
             frames = draw_hud(frames, hud, panel=config.hud.enabled)
         for frame, count in schedule(frames, plan.repeats, hold=timing.realtime):
             record.place(frame.index, output_first=writer.frames_written, output_count=count)
-            shown_frames.append(ShownFrame(writer.frames_written, count, frame.index, str(frame.info.path)))
+            shown_frames.append(ShownFrame(writer.frames_written, count, frame.index, frame.info.name))
             writer.write(frame.pixels, count)
             if overlay_writer is not None and hud is not None:
                 overlay_writer.write(hud.draw_alone(frame.index, width=width, height=height), count)

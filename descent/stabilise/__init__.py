@@ -49,7 +49,7 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
     `read` decodes a frame and `prepare` turns its pixels into the 8-bit grey picture motion is
     measured on.
     """
-    files = [str(f.path) for f in infos]
+    files = [f.name for f in infos]
     static_fraction: float | None = None
     # A reused motion file holds no mask: only the one given with --mask is known then.
     static_mask = load_user_mask(config.mask) if config.mask else None

@@ -146,11 +146,11 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
     for info, result in zip(infos, results, strict=True):
         motion, log_gain = cast(Measured, result)
         if motion is None:
-            motions.append(FrameMotion(file=str(info.path), bridged=True, log_gain=log_gain))
+            motions.append(FrameMotion(file=info.name, bridged=True, log_gain=log_gain))
         else:
             t = motion.transform
             homography = None if motion.homography is None else [float(v) for v in motion.homography.ravel()]
-            motions.append(FrameMotion(str(info.path), t.log_scale, t.angle_rad, t.tx, t.ty, motion.inliers,
+            motions.append(FrameMotion(info.name, t.log_scale, t.angle_rad, t.tx, t.ty, motion.inliers,
                                        motion.inlier_ratio, motion.residual_px, log_gain=log_gain,
                                        homography=homography))
     return Analysis(bridge(motions), static_fraction, mask)
