@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from descent.altitude import AltitudeTrack, OffsetFit, fit_time_offset, track_for_frames
+from descent.altitude import SPARSE_INTERVAL_S, AltitudeTrack, OffsetFit, fit_time_offset, track_for_frames
 from descent.build.config import BuildConfig
 from descent.build.plan import BuildPlan
 from descent.build.progress import progress
@@ -82,7 +82,10 @@ def measure(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None, *
         times = np.array([f.time_s for f in infos], np.float64)
         chain = camera[:, 0] if camera is not None else None
         offset: OffsetFit | float = 0.0
-        if telemetry is not None and chain is not None and config.altitude.sync:
+        # A log sparser than one sample in SPARSE_INTERVAL_S anchors the image chain instead; syncing it by
+        # the same chain would fit a handful of points to themselves.
+        if (telemetry is not None and chain is not None and config.altitude.sync
+                and telemetry.median_interval_s <= SPARSE_INTERVAL_S):
             offset = fit_time_offset(telemetry, times, chain, frames_utc=plan.times_are_utc)
             if offset.usable:
                 log.info("telemetry synchronised with the images: %+.3f s (%s)", offset.offset_s, offset.verdict)
