@@ -346,3 +346,41 @@ def test_interrupted_inspect_says_nothing_was_written(place: Place) -> None:
     if process.returncode == 0:
         pytest.skip("inspect finished before the signal")
     assert process.returncode == 130 and "nothing was written" in stderr and "video" not in stderr
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(place: Place) -> None:
+    disk = place.root / "small-disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small filesystem here (needs root)")
+    try:
+        run = place.run("build", place.frames, "-o", disk / "v.mp4", "--stabilise", "off", "--crf", "0",
+                        "--preset", "ultrafast", "-q")
+        _fails(run, 1, "ffmpeg", limit_s=60)
+        assert list(disk.iterdir()) == []  # no partial video, no lock
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    place.assert_untouched()
+
+
+def test_ctrl_c_while_the_subtitles_are_added_leaves_nothing(place: Place) -> None:
+    # The real ffmpeg encodes; the second run (adding the subtitle track) hangs until the signal.
+    from descent.encode import find_ffmpeg
+
+    marker = place.root / "muxing-started"
+    fake = _fake_ffmpeg(place, f'case "$*" in *pipe:*) exec "{find_ffmpeg()}" "$@";; esac\n'
+                               f'touch "{marker}"; exec sleep 600')
+    process = subprocess.Popen([sys.executable, "-m", "descent", "build", str(place.frames), "-o", "v.mp4", "-q",
+                                "--telemetry", str(place.telemetry), "--ffmpeg", str(fake), "--stabilise", "off"],
+                               cwd=place.root, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "TMPDIR": str(place.tmp)},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the subtitle step never began"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr
+    marker.unlink()
+    place.assert_untouched()
