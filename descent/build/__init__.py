@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import numpy as np
+
 from descent.allocator import keep_freed_memory
 from descent.build.config import BuildConfig, RunConfig, SourceConfig, check_config, check_outputs_are_not_frames
 from descent.build.measure import (
@@ -28,6 +30,7 @@ from descent.report import FrameStatus, Summary
 from descent.sources.decoded import open_store
 from descent.sources.images import read_pixels
 from descent.sources.video import close_videos
+from descent.telemetry import Telemetry
 
 __all__ = ["BuildConfig", "BuildPlan", "Measurements", "RunConfig", "Scan", "SourceConfig", "build", "inspect"]
 
@@ -43,23 +46,15 @@ def build(config: BuildConfig) -> Summary:
         check_outputs_are_not_frames(config, [f.path for f in scanned.sequence.frames])
         plan = plan_build(config, scanned, telemetry)
         summary = _summary_of(scanned)
-        for index, count in enumerate(plan.repeats):
-            if count == 0:
-                summary.mark(index, FrameStatus.NOT_SHOWN)
+        for index in np.flatnonzero(plan.repeats == 0):
+            summary.mark(int(index), FrameStatus.NOT_SHOWN)
         # Pass 1 keeps what it decodes for pass 2 when the plan says so (descent.sources.decoded).
         store = open_store(config.run.scratch, [plan.frames[i] for i in plan.shown]) if plan.decode_once else None
         if store is not None:
             stack.callback(store.close)
         read, take = (store.read, store.take) if store is not None else (read_pixels, read_pixels)
         measured = measure(config, plan, telemetry, read=read)
-        summary.normalisation = normalisation_report(measured.normalisation)
-        summary.notes += measured.normalisation.notes
-        if measured.stabilisation is not None:
-            summary.stabilisation = stabilisation_report(measured.stabilisation, config.stabilise.mode.value)
-        if measured.track is not None:
-            summary.altitude = altitude_report(measured.track, telemetry,
-                                               given_offset_s=config.altitude.telemetry_options.time_offset_s)
-        summary.deflicker = measured.deflicker
+        _report_measurements(summary, measured, config, telemetry)
         summary.output = render(config, plan, measured, summary, take=take, staged=staged)
         if config.report_path is not None:
             staged.stage(config.report_path).write_text(summary.to_json(with_frames=True))
@@ -109,6 +104,18 @@ def _inspect(source: SourceConfig, run: RunConfig, normalise_config: NormaliseCo
     for output in report:
         write_text_atomically(output.path, summary.to_json(with_frames=True))
     return summary
+
+
+def _report_measurements(summary: Summary, measured: Measurements, config: BuildConfig,
+                         telemetry: Telemetry | None) -> None:
+    summary.normalisation = normalisation_report(measured.normalisation)
+    summary.notes += measured.normalisation.notes
+    if measured.stabilisation is not None:
+        summary.stabilisation = stabilisation_report(measured.stabilisation, config.stabilise.mode.value)
+    if measured.track is not None:
+        summary.altitude = altitude_report(measured.track, telemetry,
+                                           given_offset_s=config.altitude.telemetry_options.time_offset_s)
+    summary.deflicker = measured.deflicker
 
 
 def _summary_of(scanned: Scan) -> Summary:
