@@ -256,8 +256,11 @@ def build(
                                          "white points (2.2 for linear sensor data).", min=0.1)] = 1.0,
     deflicker: Annotated[Switch, typer.Option("--deflicker", help="Even out exposure jumps between frames; lasting "
                                              "changes are kept.")] = Switch.ON,
-    deflicker_period: Annotated[float, typer.Option("--deflicker-period", help="Seconds: exposure changes faster "
-                                                    "than this are flicker; lasting steps are kept.", min=0.05)] = 3.0,
+    deflicker_period: Annotated[float | None, typer.Option(
+        "--deflicker-period", help="Seconds of capture time: exposure changes faster than this are flicker too. By "
+        "default flicker is any swing faster than about a second of the video (how the frames play: each once, "
+        "--realtime or --speed), whatever the capture rate; lasting steps and slow changes stay.", min=0.05,
+        show_default=False)] = None,
     defects: Annotated[Switch, typer.Option("--defects", help="Find hot and dead pixels from the sequence and "
                                            "repair them.")] = Switch.ON,
     dark: Annotated[Path | None, typer.Option("--dark", help="Dark frame (same camera settings, lens capped) to "

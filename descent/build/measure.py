@@ -21,8 +21,7 @@ from descent.clock import format_time
 from descent.errors import DescentError
 from descent.frames import FrameInfo, Read
 from descent.normalise import NormalisePlan, plan_normalisation
-from descent.normalise.deflicker import aligned_log_ratio, deflicker_gains
-from descent.parallel import ordered_map
+from descent.normalise.deflicker import deflicker_gains
 from descent.report import (
     AltitudeReport,
     DeflickerReport,
@@ -32,7 +31,7 @@ from descent.report import (
     ToneRecord,
 )
 from descent.stabilise import Stabilisation, stabilise
-from descent.stabilise.analyse import analysis_picture, measure_motion
+from descent.stabilise.analyse import measure_motion
 from descent.stabilise.motion import FrameMotion
 from descent.stabilise.path import camera_path, site_positions
 from descent.telemetry import Telemetry
@@ -68,10 +67,10 @@ def measure(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None, *
                                   frames_per_second=plan.capture_fps, prepare=normalisation.analysis_grey,
                                   read=read, progress=bar)
         motions: list[FrameMotion] | None = stabilisation.motions
-    elif plan.scale_chain:
+    elif plan.measures_motion:
         motions = measure_motion(infos, user_mask=None, workers=run.worker_count,
                                  prepare=normalisation.analysis_grey, read=read,
-                                 progress=lambda items, total: bar(items, total, "measuring scale")).motions
+                                 progress=lambda items, total: bar(items, total, "measuring motion")).motions
     else:
         motions = None
     # The stabiliser has chained the motions already; without it, chain them here.
@@ -101,30 +100,12 @@ def measure(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None, *
                                width=plan.width, height=plan.height)
     gains, deflicker = None, None
     if plan.deflicker:
-        ratios = [m.log_gain for m in motions] if motions is not None else measure_brightness(
-            infos, normalisation, workers=run.worker_count, read=read, show_progress=run.progress)
+        assert motions is not None  # the plan measures motion for deflicker
+        ratios = [m.log_gain for m in motions]
         gains, deflicker = _deflicker(ratios, infos, period_frames=plan.deflicker_period_frames)
     return Measurements(normalisation=normalisation, stabilisation=stabilisation, motions=motions, gains=gains,
                         deflicker=deflicker, track=track, sites=sites,
                         colour=plan.output_is_colour(developed_colour=normalisation.colour_out))
-
-
-def measure_brightness(infos: list[FrameInfo], normalisation: NormalisePlan, *, workers: int, read: Read,
-                       show_progress: bool) -> list[float | None]:
-    """Brightness ratio of each frame to the one before, unaligned: deflicker's input when not stabilising."""
-    def grey(info: FrameInfo) -> np.ndarray | None:
-        return analysis_picture(info, normalisation.analysis_grey, read)
-
-    ratios: list[float | None] = []
-    previous: np.ndarray | None = None
-    pictures = ordered_map(grey, infos, workers=workers)
-    for current in progress(pictures, total=len(infos), desc="measuring brightness", show=show_progress):
-        if previous is not None and current is not None and previous.shape == current.shape:
-            ratios.append(aligned_log_ratio(previous, current, None, None))
-        else:
-            ratios.append(None)
-        previous = current
-    return ratios
 
 
 def _deflicker(ratios: list[float | None], infos: list[FrameInfo], *,

@@ -60,7 +60,9 @@ class NormaliseConfig:
     white_balance: tuple[float, float, float] | None = None  # B, G, R gains; None: grey world over the sequence
     gamma: float = 1.0
     deflicker: bool = True
-    deflicker_period_s: float = 3.0  # exposure changes faster than this are flicker (lasting steps are kept)
+    # Capture seconds: exposure changes faster than this are flicker too. None: only what flickers on
+    # screen, faster than about a second of the video (descent.normalise.deflicker.flicker_period_frames).
+    deflicker_period_s: float | None = None
     defects: bool = True
     dark: Path | None = None
     flat: Path | None = None

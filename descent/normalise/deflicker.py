@@ -163,8 +163,11 @@ def deflicker_gains(log_ratios: Sequence[float | None], *,
 
     `log_ratios[i]` is log(brightness of frame i / frame i-1) on shared ground, None where it was not
     measured (the first entry is ignored); `period_frames` comes from flicker_period_frames.
-    Exposure swings faster than the period are taken out; steps and slower changes are kept.
+    Exposure swings faster than the period are taken out; steps and slower changes are kept. A
+    sequence shorter than one period is left as it is: within it a swing cannot be told from a change.
     """
+    if len(log_ratios) < period_frames:
+        return np.ones(len(log_ratios)), []
     chain = exposure_chain(log_ratios)
     unmeasured = [i for i in range(1, len(chain)) if log_ratios[i] is None]
     # Kinks are found twice: roughly before the steps (so that the dust's onset is not read as a
@@ -201,7 +204,10 @@ def find_steps(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int]
     period = max(3, round(period_frames))
     if n < 6:
         return []
-    scales = [w for w in (2**k for k in range(8)) if w < period] + [period, 2 * period]
+    # A scale needs room on both sides of a change to be judged at all.
+    scales = [w for w in [*(2**k for k in range(8) if 2**k < period), period, 2 * period] if 2 * w < n]
+    if not scales:
+        return []
     work = chain.copy()
     excluded = np.zeros(n + 1, bool)
     excluded[list(breaks)] = True
