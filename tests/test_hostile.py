@@ -258,8 +258,10 @@ def test_an_output_where_nothing_can_be_written(place: Place) -> None:
 
 
 @pytest.mark.parametrize(("option", "value"), [("--crf", "-5"), ("--preset", "nonsense"), ("--fps", "nan"),
-                                               ("--fps", "0"), ("--codec", "mpeg2")])
-def test_bad_encoder_options_are_usage_errors(place: Place, option: str, value: str) -> None:
+                                               ("--fps", "0"), ("--codec", "mpeg2"), ("--scale", "nan"),
+                                               ("--scale", "inf"), ("--scale", "0"), ("--gamma", "nan"),
+                                               ("--time-offset", "soon")])
+def test_bad_options_are_usage_errors(place: Place, option: str, value: str) -> None:
     _fails(place.run("build", place.frames, "-o", "v.mp4", option, value, "-q"), 2, option, limit_s=10)
     place.assert_untouched()
 

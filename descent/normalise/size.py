@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -45,8 +46,8 @@ def output_size(common: tuple[int, int], config: SizeConfig) -> tuple[int, int]:
     if config.size is not None:
         w, h = config.size
     elif config.scale is not None:
-        if config.scale <= 0:
-            raise UsageError(f"--scale {config.scale}: must be greater than 0")
+        if not (math.isfinite(config.scale) and config.scale > 0):
+            raise UsageError(f"--scale {config.scale}: give a number greater than 0, like 0.5")
         w, h = round(common[0] * config.scale), round(common[1] * config.scale)
     else:
         w, h = common
