@@ -94,7 +94,7 @@ AHEAD_FRAMES = 3  # decoded ahead of the readers while they work
 SEEK_AHEAD_FRAMES = 48  # a read this far past the decoder restarts it at a keyframe instead of decoding through
 OPEN_READERS = 4  # decoders kept running at once (the least recently used is stopped)
 PROBE_TIMEOUT_S = 600.0  # framecrc reads the whole file (no decoding): minutes only for a huge file on a slow disk
-_PIPE_BYTES = 1 << 20  # the pipe from ffmpeg: a frame or so, so ffmpeg is not blocked by every 64 kB
+_PIPE_BYTES = 1 << 22  # the pipe from ffmpeg: a few frames, so ffmpeg is not held up by each read (or less)
 
 _STREAM = re.compile(r"^\s*Stream #\d+:(\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (\w+): (.*)$")
 _CREATION = re.compile(r"^\s*creation_time\s*:\s*(\S+)")
@@ -456,11 +456,6 @@ class _Decoding:
                     break
                 got += n
             frame = buffer.view(self.dtype).reshape(self.frame_shape) if got == self.frame_bytes else None
-            if frame is not None and self.stretch:
-                # (y - 16) * 255 / 219, saturated and rounded: the table ffmpeg's gray conversion uses,
-                # in two vectorised passes (40% faster than cv2.LUT; convertScaleAbs alone would mirror y < 16).
-                cv2.subtract(frame, _VIDEO_BLACK, dst=frame)  # type: ignore[call-overload]  # stubs lack scalars
-                cv2.convertScaleAbs(frame, dst=frame, alpha=_VIDEO_TO_FULL_SCALE)
             while not self.stopped.is_set():
                 try:
                     self.ready.put(frame, timeout=0.1)
@@ -471,12 +466,20 @@ class _Decoding:
                 return
 
     def take(self) -> np.ndarray | None:
-        """The next frame, or None at the end of the stream."""
+        """The next frame, or None at the end of the stream.
+
+        The video range is stretched here, by the taker, not by the thread that reads the pipe: that
+        thread and ffmpeg are the whole stream's pace, and the stretch then overlaps with them."""
         frame = self.ready.get()
         if frame is None:
             self.ready.put(None)  # the end stays the end for the next take
-        else:
-            self.next_index += 1
+            return None
+        self.next_index += 1
+        if self.stretch:
+            # (y - 16) * 255 / 219, saturated and rounded: the table ffmpeg's gray conversion uses,
+            # in two vectorised passes (40% faster than cv2.LUT; convertScaleAbs alone would mirror y < 16).
+            cv2.subtract(frame, _VIDEO_BLACK, dst=frame)  # type: ignore[call-overload]  # stubs lack scalars
+            cv2.convertScaleAbs(frame, dst=frame, alpha=_VIDEO_TO_FULL_SCALE)
         return frame
 
     def failure(self) -> str:
