@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from descent.smoothing import smoothness_for, whittaker
+from descent.smoothing import penalised_smooth, smoothness_for, whittaker
 
 FLICKER_VIDEO_S = 1.0  # exposure swings faster than this much of the video are flicker
 SMOOTH_PER_FLICKER = 2.0  # the smooth exposure's response is one half at this many flicker periods
@@ -361,43 +361,11 @@ def smooth_exposure(chain: np.ndarray, breaks: Sequence[int], *, kinks: Sequence
             penalty[k - 1] = 0.0
     weights = np.ones(n)
     for _ in range(ROBUST_PASSES):
-        curve = _penalised_smooth(chain, weights, penalty)
+        curve = penalised_smooth(chain, weights, penalty)
         residual = np.abs(chain - curve)
         scale = max(1.4826 * float(np.median(residual)), MIN_SPREAD)
         weights = np.minimum(1.0, HUBER_K * scale / np.maximum(residual, 1e-12))
     return curve
-
-
-def _penalised_smooth(values: np.ndarray, weights: np.ndarray, penalty: np.ndarray) -> np.ndarray:
-    """Minimise sum w (z - y)^2 + sum penalty[k] (z[k] - 2 z[k+1] + z[k+2])^2: banded LDL^T, O(n)."""
-    n = len(values)
-    if n < 3:
-        return np.asarray(values, np.float64).copy()
-    a0 = np.asarray(weights, np.float64).copy()
-    a1 = np.zeros(n - 1)
-    a2 = penalty.astype(np.float64).copy()
-    a0[:-2] += penalty
-    a0[1:-1] += 4 * penalty
-    a0[2:] += penalty
-    a1[:-1] -= 2 * penalty
-    a1[1:] -= 2 * penalty
-    d0, d1, d2 = a0.tolist(), a1.tolist(), a2.tolist()
-    diag = [0.0] * n
-    l1 = [0.0] * (n + 1)
-    l2 = [0.0] * (n + 2)
-    for i in range(n):
-        diag[i] = d0[i] - l1[i] ** 2 * (diag[i - 1] if i >= 1 else 0.0) - l2[i] ** 2 * (diag[i - 2] if i >= 2 else 0.0)
-        if i + 2 < n:
-            l2[i + 2] = d2[i] / diag[i]
-        if i + 1 < n:
-            l1[i + 1] = (d1[i] - (l2[i + 1] * l1[i] * diag[i - 1] if i >= 1 else 0.0)) / diag[i]
-    y = (np.asarray(weights, np.float64) * np.asarray(values, np.float64)).tolist()
-    for i in range(1, n):
-        y[i] -= l1[i] * y[i - 1] + (l2[i] * y[i - 2] if i >= 2 else 0.0)
-    z = [y[i] / diag[i] for i in range(n)]
-    for i in range(n - 2, -1, -1):
-        z[i] -= l1[i + 1] * z[i + 1] + (l2[i + 2] * z[i + 2] if i + 2 < n else 0.0)
-    return np.array(z)
 
 
 def _without_steps(chain: np.ndarray, breaks: Sequence[int], period_frames: float) -> np.ndarray:
