@@ -333,6 +333,14 @@ def test_an_existing_output_needs_overwrite(place: Place) -> None:
     place.assert_untouched()
 
 
+def _reading_from(pid: int, folder: Path) -> bool:
+    """Whether the process has a file of `folder` open (Linux's /proc)."""
+    try:
+        return any(os.readlink(fd).startswith(str(folder)) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
 def test_interrupted_inspect_says_nothing_was_written(place: Place) -> None:
     many = place.root / "many"  # enough frames that inspect is still reading when the signal comes
     many.mkdir()
@@ -342,7 +350,9 @@ def test_interrupted_inspect_says_nothing_was_written(place: Place) -> None:
     process = subprocess.Popen([sys.executable, "-m", "descent", "inspect", str(many), "-j", "1"],
                                cwd=place.root, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                env={**os.environ, "TMPDIR": str(place.tmp)})
-    time.sleep(2.0)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _reading_from(process.pid, many):
+        time.sleep(0.005)  # until it is reading the frames: the signal then comes in the middle of the work
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
     if process.returncode == 0:
