@@ -31,7 +31,7 @@ from descent.normalise.size import fit_frame
 from descent.options import Border
 from descent.outputs import StagedOutputs
 from descent.overlay import Hud
-from descent.parallel import ordered_map
+from descent.parallel import in_background, ordered_map
 from descent.report import Duplicate, FrameStatus, Output, Summary
 from descent.sources.images import missing_pixels, read_pixels
 from descent.stabilise import Stabilisation
@@ -185,7 +185,8 @@ def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record:
         frames = drop_duplicates(frames, record, keep=timing.keep_duplicates)
         frames = ordered_map(develop_and_place, frames, workers=config.run.worker_count)
         if stabilisation is not None and config.stabilise.border is Border.FILL:
-            frames = paint_from_canvas(frames, stabilisation, width=width, height=height)
+            # Sequential (one canvas), so on a thread of its own beside the one feeding ffmpeg.
+            frames = in_background(paint_from_canvas(frames, stabilisation, width=width, height=height))
         if hud is not None and plan.hud_burned:
             frames = draw_hud(frames, hud, panel=config.hud.enabled)
         for frame, count in schedule(frames, plan.repeats, hold=timing.realtime):
