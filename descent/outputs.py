@@ -58,7 +58,7 @@ def check_writable(path: Path, option: str, *, overwrite: bool) -> None:
         raise UsageError(f"{option} {path}: the folder {folder} does not exist; create it first")
     if path.exists() and not overwrite:
         raise UsageError(f"{option} {path}: exists; add --overwrite to replace it")
-    # os.access says yes for root everywhere and for read-only mounts: try the folder for real.
+    # os.access says yes to root on any folder, and /proc says yes but takes no new file: try for real.
     probe = partial_name(path, "probe")
     try:
         probe.open("xb").close()
