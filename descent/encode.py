@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -22,6 +21,7 @@ from types import TracebackType
 import numpy as np
 
 from descent.errors import EncodeError, UsageError
+from descent.ffmpeg_binary import find_ffmpeg
 from descent.options import MAX_VIDEO_SIDE_PX
 from descent.outputs import check_writable, partial_name
 
@@ -82,26 +82,6 @@ def check_frame_size(width: int, height: int) -> None:
     if width > MAX_VIDEO_SIDE_PX or height > MAX_VIDEO_SIDE_PX:
         raise UsageError(f"output size {width}x{height}: the encoders take at most {MAX_VIDEO_SIDE_PX} pixels a side; "
                          "give a smaller --size or --scale")
-
-
-def find_ffmpeg(explicit: str | None = None) -> str:
-    """--ffmpeg, else $DESCENT_FFMPEG, else the one imageio-ffmpeg ships, else ffmpeg on PATH."""
-    for candidate, origin in ((explicit, "--ffmpeg"), (os.environ.get("DESCENT_FFMPEG"), "DESCENT_FFMPEG")):
-        if candidate:
-            found = shutil.which(candidate)
-            if not found:
-                raise EncodeError(f"{origin} {candidate}: no such executable; point it at an ffmpeg binary")
-            return found
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError):
-        pass
-    found = shutil.which("ffmpeg")
-    if not found:
-        raise EncodeError("no ffmpeg found: pip install imageio-ffmpeg, or give --ffmpeg PATH")
-    return found
 
 
 def check_output(output: Path, codec: str, *, overwrite: bool, option: str = "-o") -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import cast
 
 import cv2
@@ -452,16 +451,3 @@ def _nice_step(raw: float) -> float:
         return 1.0
     power = 10 ** math.floor(math.log10(raw))
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-
-
-def write_png(path: Path, pixels: np.ndarray) -> None:
-    """Save a chart, or say in one line why it cannot be saved."""
-    from descent.errors import UsageError
-
-    ok, data = cv2.imencode(".png", pixels)
-    try:
-        if not ok:
-            raise OSError("the image could not be encoded as PNG")
-        path.write_bytes(data.tobytes())
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write the picture ({exc.strerror or exc})") from None

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "descent"
 LAYERS: list[set[str]] = [
     {"descent.errors", "descent.options"},
     {"descent.frames", "descent.clock", "descent.allocator", "descent.parallel", "descent.smoothing",
-     "descent.outputs"},
+     "descent.outputs", "descent.ffmpeg_binary"},
     {"descent.sources", "descent.normalise", "descent.order", "descent.telemetry"},
     {"descent.stabilise", "descent.altitude"},
     {"descent.overlay", "descent.datatrack", "descent.encode"},

@@ -62,7 +62,6 @@ import contextlib
 import fcntl
 import io
 import logging
-import os
 import queue
 import re
 import subprocess
@@ -78,6 +77,7 @@ import numpy as np
 
 from descent.clock import parse_time_text
 from descent.errors import DescentError, FrameReadError
+from descent.ffmpeg_binary import find_ffmpeg
 from descent.frames import FrameInfo, VideoFrameRef
 from descent.options import MAX_VIDEO_SIDE_PX
 
@@ -147,19 +147,6 @@ class VideoStream:
 
 def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
-
-
-def find_ffmpeg() -> str:
-    """The ffmpeg that encodes (descent.encode.find_ffmpeg: $DESCENT_FFMPEG, imageio-ffmpeg, PATH)."""
-    explicit = os.environ.get("DESCENT_FFMPEG")
-    if explicit:
-        return explicit
-    try:
-        import imageio_ffmpeg
-
-        return str(imageio_ffmpeg.get_ffmpeg_exe())
-    except (ImportError, RuntimeError):
-        return "ffmpeg"
 
 
 def _run(args: list[str], path: Path, what: str, *, text: bool) -> subprocess.CompletedProcess[Any]:
