@@ -225,8 +225,9 @@ def build(
                                             "h265 20, av1 30).", show_default=False)] = None,
     preset: Annotated[str, typer.Option("--preset",
                                         help="Encoder speed: ultrafast ... medium ... veryslow.")] = "medium",
-    ffmpeg: Annotated[str | None, typer.Option("--ffmpeg", help="ffmpeg executable (default: $DESCENT_FFMPEG, the "
-                                               "one imageio-ffmpeg ships, then PATH).", show_default=False)] = None,
+    ffmpeg: Annotated[str | None, typer.Option("--ffmpeg", help="ffmpeg executable, for encoding and for reading video "
+                                               "inputs (default: $DESCENT_FFMPEG, the one imageio-ffmpeg ships, then "
+                                               "PATH).", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output file.")] = False,
     stabilise: Annotated[StabiliseMode, typer.Option(
         "--stabilise", help="lock: the landing site held at the centre of every frame wherever it is in the "

@@ -98,6 +98,9 @@ class VideoFrameRef:
     pts_s: float  # presentation time, seconds from the file's start: where a player shows it
     time_s: float  # capture time: pts_s plus the part's start (creation_time, or the earlier parts' end)
     utc: bool  # time_s is UTC (every part has a creation_time)
+    # Grey samples as decoded, in the video range (16 black, 235 white): the normalisation's tone
+    # curve stretches them to 0-255 in the lookup it applies anyway (descent.normalise).
+    video_range: bool = False
 
 
 @dataclass(frozen=True, slots=True)

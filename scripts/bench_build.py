@@ -10,9 +10,13 @@ and reports the ratios, in wall time and in CPU time (every thread of every proc
 figure on a shared machine), and descent's peak memory without stabilisation (Python process
 alone; ffmpeg's is listed apart).
 Then video in: the frames as ffmpeg encoded them above (1024x1024 H.264), read back by descent's
-decode path alone (descent.sources.video: its reader over every frame, the probe apart) against
-`ffmpeg -i v.mp4 -f null -` decoding the same file, alternating, best of each; and what pass 2
-would pay per frame to take a frame from the decoded store instead of decoding it again.
+decode path alone (descent.sources.video: its reader over every frame, the probe apart) against two
+baselines, alternating, best of each:
+  null     `ffmpeg -i v.mp4 -f null -`: decoding and throwing each frame away, no frame leaves ffmpeg
+  piped    ffmpeg running descent's own decode command (decode_args: the same frames, the same pixel
+           layout) into a pipe that this process drains into fresh arrays and nothing else: the least
+           any reader pays to have ffmpeg's frames in memory
+and what pass 2 would pay per frame to take a frame from the decoded store instead of decoding it again.
 Timings, not a gate: it never fails a build.
 
 Usage: python scripts/bench_build.py [--frames 300 1200] [--size 1024] [--repeats 2] [--keep DIR] [--video-only]
@@ -21,6 +25,8 @@ Usage: python scripts/bench_build.py [--frames 300 1200] [--size 1024] [--repeat
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import resource
@@ -36,7 +42,7 @@ from benchlib import ffmpeg_alone, timed
 from synthetic_descent import DescentSpec, generate
 
 from descent.encode import find_ffmpeg
-from descent.sources.video import VideoReader, probe_video
+from descent.sources.video import VideoReader, decode_args, probe_video
 
 CHILD = """
 import json, resource, sys
@@ -76,6 +82,25 @@ def ffmpeg_decode(video: Path) -> tuple[float, float]:
     return time.perf_counter() - start, _cpu_s() - cpu
 
 
+def piped_decode(video: Path) -> tuple[float, float]:
+    """Wall and CPU seconds for descent's decode command alone, its frames drained into fresh arrays."""
+    stream = probe_video(video)
+    frame_bytes = stream.width * stream.height * stream.channels * stream.bit_depth // 8
+    cpu, start = _cpu_s(), time.perf_counter()
+    process = subprocess.Popen(decode_args(find_ffmpeg(), stream, start=0), stdout=subprocess.PIPE, bufsize=0)
+    assert process.stdout is not None
+    with contextlib.suppress(OSError):  # the pipe size descent's reader asks for
+        fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, int(Path("/proc/sys/fs/pipe-max-size").read_text()))
+    while True:
+        view, got = np.empty(frame_bytes, np.uint8).data, 0
+        while got < frame_bytes and (n := process.stdout.readinto(view[got:])):
+            got += n
+        if got < frame_bytes:
+            break
+    process.wait()
+    return time.perf_counter() - start, _cpu_s() - cpu
+
+
 def descent_decode(video: Path) -> tuple[float, float, int]:
     """Wall and CPU seconds for descent's reader to give every frame of a probed video, in order."""
     stream = probe_video(video)
@@ -103,26 +128,28 @@ def store_round_trip_s(shape: tuple[int, int], frames: int = 50) -> float:
 
 
 def video_rows(root: Path, counts: list[int], repeats: int) -> None:
-    print("\nvideo in: descent's reader over every frame against ffmpeg's own decode (-f null), same file, "
-          f"best of {repeats}\n")
-    print("| frames | ffmpeg decode | descent reader | ratio | CPU ratio | decode per frame | store round trip |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("\nvideo in: descent's reader over every frame against ffmpeg's decode thrown away (-f null) and "
+          f"ffmpeg's decode piped out (descent's command, drained), same file, best of {repeats}\n")
+    print("| frames | ffmpeg -f null | ffmpeg piped | descent reader | ratio to null | CPU | ratio to piped | CPU "
+          "| decode per frame | store round trip |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for count in counts:
         video = root / f"video-{count}.mp4"
         if not video.exists():
             raise SystemExit(f"{video}: missing (made by the build timing)")
-        ff: list[tuple[float, float]] = []
-        ours: list[tuple[float, float]] = []
+        runs: dict[str, list[tuple[float, float]]] = {"null": [], "piped": [], "descent": []}
         frames = 0
         for _ in range(repeats):
-            ff.append(ffmpeg_decode(video))
+            runs["null"].append(ffmpeg_decode(video))
+            runs["piped"].append(piped_decode(video))
             *pair, frames = descent_decode(video)
-            ours.append((pair[0], pair[1]))
-        (f_s, f_cpu), (d_s, d_cpu) = [(min(t[0] for t in r), min(t[1] for t in r)) for r in (ff, ours)]
+            runs["descent"].append((pair[0], pair[1]))
+        (n_s, n_cpu), (p_s, p_cpu), (d_s, d_cpu) = [
+            (min(t[0] for t in r), min(t[1] for t in r)) for r in runs.values()]
         stream = probe_video(video)
         store = store_round_trip_s((stream.height, stream.width, *((3,) if stream.channels == 3 else ())))
-        print(f"| {frames} | {f_s:.2f} s | {d_s:.2f} s | {d_s / f_s:.2f}x | {d_cpu / f_cpu:.2f}x "
-              f"| {1000 * d_s / frames:.2f} ms | {1000 * store:.2f} ms |")
+        print(f"| {frames} | {n_s:.2f} s | {p_s:.2f} s | {d_s:.2f} s | {d_s / n_s:.2f}x | {d_cpu / n_cpu:.2f}x "
+              f"| {d_s / p_s:.2f}x | {d_cpu / p_cpu:.2f}x | {1000 * d_s / frames:.2f} ms | {1000 * store:.2f} ms |")
 
 
 def main() -> None:

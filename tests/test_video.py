@@ -6,6 +6,7 @@ rate, with B-frames), so every time descent reports can be checked against the o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -17,7 +18,9 @@ import pytest
 from conftest import probe_video, run_cli
 
 from descent.encode import find_ffmpeg
+from descent.errors import DescentError
 from descent.frames import FrameInfo, VideoFrameRef
+from descent.normalise import NormaliseConfig, plan_normalisation
 from descent.parallel import ordered_map
 from descent.sources import video
 from descent.sources.discover import discover
@@ -52,11 +55,12 @@ def random_pts_ms(count: int, rng: np.random.Generator, *, low: int = 40, high: 
     return [0, *np.cumsum(rng.integers(low, high, count - 1)).tolist()]
 
 
-def decode_every_frame(path: Path, *, width: int, height: int) -> np.ndarray:
+def decode_every_frame(path: Path, *, width: int, height: int, luma: bool = False) -> np.ndarray:
     """Every frame once, grey (conftest's decode_video keeps ffmpeg's default rate, which repeats frames of a
-    variable-rate video to fill a constant one)."""
+    variable-rate video to fill a constant one); `luma`: the Y plane as decoded, in the video range."""
+    grey = ["-vf", "extractplanes=y"] if luma else ["-pix_fmt", "gray"]
     raw = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-fps_mode", "passthrough", "-f", "rawvideo",
-                          "-pix_fmt", "gray", "pipe:"], capture_output=True, check=True).stdout
+                          *grey, "pipe:"], capture_output=True, check=True).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, height, width)
 
 
@@ -152,6 +156,16 @@ def test_parts_join_in_time() -> None:
     assert len({f.name for f in untimed.frames}) == 4  # every frame its own name
 
 
+def test_parts_in_the_video_range_and_out_of_it_are_refused() -> None:
+    """The video range is stretched by the one tone curve of the sequence: all parts in it, or none."""
+    tv = _stream("a.mp4", (0.0,), 0.5, None)
+    full = dataclasses.replace(_stream("b.mp4", (0.0,), 0.5, None), pix_fmt="yuvj420p", full_range=True)
+    assert tv.video_range and not full.video_range
+    assert join_videos([tv, tv]).frames[0].video.video_range  # type: ignore[union-attr]
+    with pytest.raises(DescentError, match=r"a\.mp4 is grey video in the video range .* b\.mp4 is not"):
+        join_videos([tv, full])
+
+
 # --- probing and reading real files -----------------------------------------------------------------
 
 
@@ -182,9 +196,10 @@ def test_probe_times_match_the_decoder(kind: str, pictures: list[Path], tmp_path
 def test_reader_gives_every_frame_in_any_order(pictures: list[Path], tmp_path: Path) -> None:
     path = encode(pictures, random_pts_ms(len(pictures), np.random.default_rng(1)), tmp_path / "v.mp4",
                   codec=("-c:v", "libx264", "-pix_fmt", "yuv420p", "-bf", "3", "-g", "8"))
-    expected = decode_every_frame(path, width=96, height=64)
+    expected = decode_every_frame(path, width=96, height=64, luma=True)
     assert len(expected) == len(pictures)
     stream = probe_stream(path)
+    assert stream.video_range
     assert len(stream.keyframes) > 3
     reader = VideoReader(stream)
     try:
@@ -194,8 +209,15 @@ def test_reader_gives_every_frame_in_any_order(pictures: list[Path], tmp_path: P
         assert 1 < reader.starts < len(order)
         # From worker threads, as ordered_map calls it: each frame its own, whatever the interleaving.
         infos = join_videos([stream]).frames
+        assert all(info.video is not None and info.video.video_range for info in infos)
         got = list(ordered_map(read_pixels, infos, workers=3))
         assert all(np.array_equal(g, e) for g, e in zip(got, expected, strict=True))
+        # Developed, the video range is stretched to 0-255 as ffmpeg's own conversion to gray does it.
+        plan = plan_normalisation(infos, NormaliseConfig(defects=False), workers=1, read=read_pixels)
+        assert plan.video_range
+        gray = decode_every_frame(path, width=96, height=64)
+        assert all(np.array_equal(plan.develop(g, colour=False), e) for g, e in zip(got, gray, strict=True))
+        assert all(np.array_equal(plan.analysis_grey(g), e) for g, e in zip(got[:5], gray, strict=False))
         with pytest.raises(Exception, match="no frame 40"):
             reader.read(40)
     finally:
@@ -295,3 +317,20 @@ def test_video_beside_frames_is_skipped_named_together_refused(make_descent, tmp
     assert result.returncode == 2 and "not both" in result.stderr and "Traceback" not in result.stderr
     forced = run_cli("inspect", clip, "--time-source", "mtime")
     assert forced.returncode == 2 and "presentation times" in forced.stderr
+
+
+def test_given_ffmpeg_decodes_the_video_too(pictures: list[Path], tmp_path: Path) -> None:
+    """--ffmpeg is the one ffmpeg of a build: the probe and the decode of a video input run it, not only the encode."""
+    source = encode(pictures[:12], [100 * i for i in range(12)], tmp_path / "clip.mp4")
+    calls = tmp_path / "calls.log"
+    wrapper = tmp_path / "my-ffmpeg"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\nexec "{FFMPEG}" "$@"\n')
+    wrapper.chmod(0o755)
+    out = tmp_path / "landing.mp4"
+    result = run_cli("build", source, "-o", out, "--stabilise", "off", "--ffmpeg", wrapper)
+    assert result.returncode == 0, result.stderr
+    runs = calls.read_text().splitlines()
+    assert any("framecrc" in run for run in runs), runs  # the probe of the presentation times
+    assert any("-f rawvideo pipe:1" in run and str(source) in run for run in runs), runs  # the decode
+    assert any(str(out.parent) in run for run in runs), runs  # the encode
+    assert len(decode_every_frame(out, width=96, height=64)) >= 12

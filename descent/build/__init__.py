@@ -24,12 +24,13 @@ from descent.build.measure import (
 from descent.build.plan import BuildPlan, plan_build
 from descent.build.render import drop_duplicates, read_frames, render
 from descent.build.scan import Scan, load_telemetry, scan
+from descent.ffmpeg_binary import find_ffmpeg
 from descent.normalise import NormaliseConfig, plan_normalisation
 from descent.outputs import OutputLock, PlannedOutput, StagedOutputs, check_outputs, write_text_atomically
 from descent.report import FrameStatus, Summary
 from descent.sources.decoded import open_store
 from descent.sources.images import read_pixels
-from descent.sources.video import close_videos
+from descent.sources.video import close_videos, decoding_with
 from descent.telemetry import Telemetry
 
 __all__ = ["BuildConfig", "BuildPlan", "Measurements", "RunConfig", "Scan", "SourceConfig", "build", "inspect"]
@@ -41,6 +42,7 @@ def build(config: BuildConfig) -> Summary:
     keep_freed_memory()
     with OutputLock(config.output), StagedOutputs() as staged, contextlib.ExitStack() as stack:
         stack.callback(close_videos)  # the decoders of video inputs, and the frames they keep
+        stack.enter_context(decoding_with(find_ffmpeg(config.encode.ffmpeg)))  # --ffmpeg decodes video inputs too
         telemetry = load_telemetry(config.altitude)
         scanned = scan(config.source, config.run)
         check_outputs_are_not_frames(config, [f.path for f in scanned.sequence.frames])

@@ -38,6 +38,7 @@ from descent.normalise.calibrate import (
 from descent.normalise.tone import (
     FLOAT_DEFAULT_RANGE,
     IDENTITY_8BIT,
+    VIDEO_RANGE_TABLE,
     ToneMap,
     bits_used,
     float_range,
@@ -90,6 +91,7 @@ class NormalisePlan:
     balance_all_colour: bool = False  # --wb given: colour frames are balanced too, not only demosaiced mosaics
     size: tuple[int, int] = (0, 0)  # the frame size the calibration maps are for
     float_range: tuple[float, float] | None = None  # float frames: the values mapped to 0 and 65535
+    video_range: bool = False  # 8-bit grey frames in 16-235 (a grey video's Y plane): stretched to 0-255
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -103,12 +105,22 @@ class NormalisePlan:
         return float_to_counts(raw, self.float_range or FLOAT_DEFAULT_RANGE)
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
-        """Dark, flat, defects and vignetting on the sensor's counts (same dtype out; float frames become uint16)."""
+        """Dark, flat, defects and vignetting on the sensor's counts (same dtype out; float frames become
+        uint16; video-range grey stretched to 0-255)."""
+        calibrated, video_range = self._calibrated(raw)
+        return cv2.LUT(calibrated, VIDEO_RANGE_TABLE) if video_range else calibrated
+
+    def _calibrated(self, raw: np.ndarray) -> tuple[np.ndarray, bool]:
+        """calibrate, but a video-range frame may come back unstretched (then True): develop folds
+        the stretch into its one lookup, which saves a pass over every frame of a grey video."""
         raw = self.counts(raw)
+        video_range = self.video_range and raw.dtype == np.uint8 and raw.ndim == 2
         if raw.ndim != 2 or (raw.shape[1], raw.shape[0]) != self.size:
-            return raw  # colour products and odd-sized frames are not the sensor frames the maps describe
+            return raw, video_range  # colour products and odd-sized frames are not the sensor frames the maps describe
         out = raw
         if self.dark is not None or self.flat_gain is not None or self.vignette_gain is not None:
+            if video_range:  # the maps are in 0-255 counts: stretch first
+                raw, video_range = cv2.LUT(raw, VIDEO_RANGE_TABLE), False
             counts: np.ndarray = raw.astype(np.float32)
             if self.dark is not None:
                 counts = cv2.subtract(counts, self.dark)
@@ -120,7 +132,7 @@ class NormalisePlan:
             out = np.clip(counts, 0, top).astype(raw.dtype)
         elif len(self.defects):
             out = raw.copy()  # the decoded frame may be shared (duplicate check): repair a copy
-        return self.defects.repair(out)
+        return self.defects.repair(out), video_range  # a neighbour median: the same before or after the stretch
 
     def linear_grey(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated counts as one grey channel: a mosaic binned 2x2, colour converted."""
@@ -138,15 +150,18 @@ class NormalisePlan:
 
     def develop(self, raw: np.ndarray, *, gain: float = 1.0, colour: bool) -> np.ndarray:
         """A displayable 8-bit frame: calibrated, demosaiced, balanced, exposure-corrected, tone-mapped."""
-        pixels = self.calibrate(raw)
+        pixels, video_range = self._calibrated(raw)
         demosaiced = self.pattern is not None and pixels.ndim == 2
         if demosaiced:
+            if video_range:  # a mosaic in a grey video: demosaiced from its 0-255 counts
+                pixels, video_range = cv2.LUT(pixels, VIDEO_RANGE_TABLE), False
             pixels = demosaic(pixels, self.pattern, self.demosaic_method)  # type: ignore[arg-type]
         # Raw mosaics need balancing; frames that came in colour were balanced by whoever made them.
         balanced = demosaiced or (self.balance_all_colour and pixels.ndim == 3)
         channel_gains = self.white_balance if balanced else (1.0, 1.0, 1.0)
         tone = self.tone if pixels.dtype == np.uint16 else replace(IDENTITY_8BIT, gamma=self.tone.gamma)
-        out = tone.apply(pixels, tuple(g * gain for g in (channel_gains if pixels.ndim == 3 else (1.0,))))
+        out = tone.apply(pixels, tuple(g * gain for g in (channel_gains if pixels.ndim == 3 else (1.0,))),
+                         first=VIDEO_RANGE_TABLE if video_range else None)
         if self.contrast:
             out = local_contrast(out)
         if colour and out.ndim == 2:
@@ -199,6 +214,10 @@ def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, worke
         raise UsageError(f"--demosaic {config.demosaic}: choose one of {', '.join(METHODS)}")
     size = max(((f.width, f.height) for f in infos), key=[(f.width, f.height) for f in infos].count)
     raws = _read_sample(infos, workers=workers, read=read)
+    # A grey video's frames are its Y plane as decoded; the plan works on them stretched to 0-255.
+    video_range = bool(infos) and all(f.video is not None and f.video.video_range for f in infos)
+    if video_range:
+        raws = [cv2.LUT(r, VIDEO_RANGE_TABLE) if r.dtype == np.uint8 and r.ndim == 2 else r for r in raws]
     # One linear scale from float values to 16-bit counts for the whole sequence, then counts as usual.
     scale = float_range(raws)
     raws = [float_to_counts(r, scale or FLOAT_DEFAULT_RANGE) if r.dtype.kind == "f" else r for r in raws]
@@ -211,7 +230,7 @@ def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, worke
     gain = None
     if config.flat:
         gain = flat_gain(load_calibration_frame(config.flat, size=size, what="flat"), dark, stride=stride)
-    plan = NormalisePlan(tone=IDENTITY_8BIT, pattern=pattern, pattern_source=source, guess=guess,
+    plan = NormalisePlan(tone=IDENTITY_8BIT, pattern=pattern, pattern_source=source, guess=guess,  # samples: 0-255
                          white_balance=(1.0, 1.0, 1.0), bits_used=8, size=size, dark=dark, flat_gain=gain,
                          defects=find_defects(_dark_subtracted(sensor, dark), stride=stride, workers=workers)
                          if config.defects else Defects.none(),
@@ -239,7 +258,7 @@ def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, worke
     notes = [] if scale is None else [f"float samples mapped to 16 bits from {scale[0]:.6g} to {scale[1]:.6g} "
                                       "for the whole sequence; NaN, infinity and fill values are shown black"]
     return replace(plan, tone=tone, white_balance=balance, bits_used=bits_used(histogram),
-                   balance_all_colour=config.white_balance is not None, notes=notes)
+                   balance_all_colour=config.white_balance is not None, notes=notes, video_range=video_range)
 
 
 def _dark_subtracted(frames: list[np.ndarray], dark: np.ndarray | None) -> list[np.ndarray]:

@@ -29,6 +29,11 @@ FLOAT_RANGE_MARGIN = 0.25  # of the percentile span, each side (never beyond the
 FLOAT_DEFAULT_RANGE = (0.0, 1.0)  # float frames with no finite sample: the usual convention for float images
 
 
+# Video-range luma (16 black, 235 white) to 0-255, saturated and rounded as ffmpeg's conversion to
+# gray rounds it: grey videos are read as their Y plane and stretched by this table (see ToneMap.apply).
+VIDEO_RANGE_TABLE = np.clip(np.rint((np.arange(256) - 16) * (255 / 219)), 0, 255).astype(np.uint8)
+
+
 @dataclass(frozen=True, slots=True)
 class ToneMap:
     """Sensor counts -> 8 bits: linear from black to white, then a display gamma."""
@@ -46,10 +51,14 @@ class ToneMap:
             scaled = scaled ** np.float32(1.0 / self.gamma)
         return np.rint(scaled * 255.0).astype(np.uint8)
 
-    def apply(self, pixels: np.ndarray, gains: tuple[float, ...]) -> np.ndarray:
-        """Map a grey (one gain) or BGR (one gain per channel) frame to 8 bits."""
+    def apply(self, pixels: np.ndarray, gains: tuple[float, ...], *, first: np.ndarray | None = None) -> np.ndarray:
+        """Map a grey (one gain) or BGR (one gain per channel) frame to 8 bits.
+
+        `first` (256 entries, 8-bit grey only) is a table the pixels go through before the curve:
+        composed with it, so the frame is still looked up once (VIDEO_RANGE_TABLE for a grey video)."""
         if pixels.ndim == 2:
-            return _lookup(pixels, self.lut(gains[0]))
+            lut = self.lut(gains[0])
+            return _lookup(pixels, lut if first is None else lut[first])
         channels = [_lookup(pixels[:, :, c], self.lut(gains[c])) for c in range(3)]
         return cv2.merge(channels)
 

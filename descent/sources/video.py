@@ -32,13 +32,15 @@ difference is rounding).
 Display rotation is not applied (`-noautorotate`): the frames are as the camera stored them.
 
 Reading: one ffmpeg process per file streams raw frames from a thread a few frames ahead: a grey
-picture in 8-bit YUV as its Y plane copied out (`extractplanes=y`; the video range 16-235 is
-stretched to 0-255 here, rounded exactly as ffmpeg's conversion to gray rounds it: that
-conversion costs swscale about half as much again as the decode), others converted by ffmpeg to gray16le, bgr24 or
-bgr48le. The frames come out of that reader at about ffmpeg's own decoding speed
-(scripts/bench_build.py, 1024x1024 H.264, 2 cores shared with other work: 1.04x to 1.11x the wall
-time of `ffmpeg -i v.mp4 -f null -` over three runs, 1.21x to 1.37x its CPU time; through
-`-pix_fmt gray` it was 1.33x and 1.69x). A window of the last frames read serves the readers
+picture in 8-bit YUV as its Y plane copied out (`extractplanes=y`), others converted by ffmpeg to
+gray16le, bgr24 or bgr48le. The Y plane is given as decoded, in the video range 16-235
+(VideoFrameRef.video_range): the normalisation stretches it to 0-255 within the lookup table it
+applies to every frame anyway, exactly as ffmpeg's conversion to gray rounds it (that conversion
+costs swscale about half as much again as the decode, and a stretch here a further 6%).
+scripts/bench_build.py compares the reader with ffmpeg's decode piped out (the same command, its
+frames drained by a plain loop) and with `-f null` (no frame leaves ffmpeg, a floor no pipe
+reaches: ffmpeg writing the raw frames to /dev/null alone costs 1.05x to 1.1x it); the README
+gives the figures. A window of the last frames read serves the readers
 that ask for a frame again (ordered_map's workers ask in nearly increasing order). A read
 backwards beyond the window, or forwards past a keyframe far ahead (the normalisation sample, the static-mask pairs),
 restarts ffmpeg seeking to the keyframe at or before the frame (`-ss` before `-i`: ffmpeg decodes
@@ -66,13 +68,12 @@ import queue
 import re
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
 
-import cv2
 import numpy as np
 
 from descent.clock import parse_time_text
@@ -104,9 +105,6 @@ _NO_PTS = -(1 << 63)
 _DISCARD = 0x4  # AV_PKT_FLAG_DISCARD: before an edit list's start, decoded but never shown
 # The bits at the end of a pixel format's name that mean more than 8 bits a sample (rgb48: 3 x 16, rgba64: 4 x 16).
 _DEEP_SAMPLES = frozenset({9, 10, 12, 14, 16, 48, 64})
-# Video-range luma (16 black, 235 white) to 0-255.
-_VIDEO_BLACK = (16.0, 0.0, 0.0, 0.0)  # a cv2 scalar
-_VIDEO_TO_FULL_SCALE = 255 / 219
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +135,11 @@ class VideoStream:
         """A grey picture in 8-bit planar YUV: its Y plane is copied out as it is (see decode_args)."""
         fmt = self.pix_fmt
         return self.channels == 1 and self.bit_depth == 8 and fmt.startswith("yuv") and not fmt.endswith("be")
+
+    @property
+    def video_range(self) -> bool:
+        """Its Y plane, as read, is in the video range 16-235 (stretched by the tone curve: descent.normalise)."""
+        return self.luma_only and not self.full_range
 
     @property
     def out_pix_fmt(self) -> str:
@@ -309,6 +312,23 @@ def _tail(stderr: bytes | str) -> str:
     return f" ({' | '.join(lines[-3:])})" if lines else ""
 
 
+_decoder: list[str] = []  # the ffmpeg a build was told to use (--ffmpeg), while it runs
+
+
+@contextlib.contextmanager
+def decoding_with(ffmpeg: str) -> Iterator[None]:
+    """Probe and decode videos with this ffmpeg (the build's --ffmpeg) until the block ends."""
+    _decoder.append(ffmpeg)
+    try:
+        yield
+    finally:
+        _decoder.pop()
+
+
+def _ffmpeg() -> str:
+    return _decoder[-1] if _decoder else find_ffmpeg()
+
+
 _streams: dict[Path, VideoStream] = {}
 _streams_lock = threading.Lock()
 
@@ -316,7 +336,7 @@ _streams_lock = threading.Lock()
 def probe_video(path: Path, *, ffmpeg: str | None = None) -> VideoStream:
     """The video stream of a file and every frame's presentation time, without decoding the frames (but a few
     keyframes, to tell grey from colour). Raises FrameReadError for a file that is not a readable video."""
-    ffmpeg = ffmpeg or find_ffmpeg()
+    ffmpeg = ffmpeg or _ffmpeg()
     if not path.is_file():
         raise FrameReadError(path, "no such file")
     done = _run([ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)], path, "read the video's header", text=True)
@@ -353,6 +373,12 @@ def join_videos(streams: Sequence[VideoStream]) -> JoinedVideos:
 
     `streams` come in natural name order; with a creation_time on every part, they are put in that order.
     """
+    if len({s.video_range for s in streams}) > 1:
+        # The video range is stretched by the sequence's one tone curve (descent.normalise), so it is all or none.
+        grey = next(s for s in streams if s.video_range)
+        other = next(s for s in streams if not s.video_range)
+        raise DescentError(f"{grey.file.name} is grey video in the video range (16-235) but {other.file.name} is not "
+                           f"({other.pix_fmt}): parts of one recording share a format; re-encode one to match")
     notes: list[str] = []
     utc = all(s.creation_s is not None for s in streams)
     parts = sorted(streams, key=lambda s: s.creation_s) if utc else list(streams)  # type: ignore[arg-type, return-value]
@@ -378,7 +404,8 @@ def join_videos(streams: Sequence[VideoStream]) -> JoinedVideos:
             else:
                 start = expected
         for i, pts in enumerate(part.pts_s):
-            ref = VideoFrameRef(stream=part.stream, index=i, pts_s=pts, time_s=start + pts, utc=utc)
+            ref = VideoFrameRef(stream=part.stream, index=i, pts_s=pts, time_s=start + pts, utc=utc,
+                                video_range=part.video_range)
             frames.append(FrameInfo(path=part.file, width=part.width, height=part.height, channels=part.channels,
                                     bit_depth=part.bit_depth, counter=len(frames), video=ref))
     return JoinedVideos(frames, notes)
@@ -403,6 +430,15 @@ def decode_args(ffmpeg: str, stream: VideoStream, *, start: int) -> list[str]:
             "-f", "rawvideo", "pipe:1"]
 
 
+def _pipe_bytes() -> int:
+    """_PIPE_BYTES, or the most an unprivileged process may ask for (Linux: /proc/sys/fs/pipe-max-size, 1 MiB
+    by default; asking more fails, and the pipe would stay at 64 KiB: ffmpeg then blocks 16 times a frame)."""
+    try:
+        return min(_PIPE_BYTES, int(Path("/proc/sys/fs/pipe-max-size").read_text()))
+    except (OSError, ValueError):
+        return _PIPE_BYTES
+
+
 class _Decoding:
     """One ffmpeg process streaming frames from `start` on, and the thread that reads them ahead."""
 
@@ -415,7 +451,6 @@ class _Decoding:
         self.ready: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=AHEAD_FRAMES)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=10)
         self.stopped = threading.Event()
-        self.stretch = stream.luma_only and not stream.full_range
         try:
             self.process = subprocess.Popen(decode_args(ffmpeg, stream, start=start), stdin=subprocess.DEVNULL,
                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
@@ -423,7 +458,7 @@ class _Decoding:
             raise FrameReadError(stream.file, f"cannot start ffmpeg ({exc.strerror or exc})") from None
         assert self.process.stdout is not None
         with contextlib.suppress(OSError, AttributeError):  # Linux only; elsewhere the default pipe
-            fcntl.fcntl(self.process.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+            fcntl.fcntl(self.process.stdout.fileno(), fcntl.F_SETPIPE_SZ, _pipe_bytes())
         threading.Thread(target=self._drain, daemon=True, name="descent-video-stderr").start()
         threading.Thread(target=self._read_ahead, daemon=True, name="descent-video").start()
 
@@ -438,7 +473,10 @@ class _Decoding:
             buffer = np.empty(self.frame_bytes, np.uint8)
             view, got = buffer.data, 0
             while got < self.frame_bytes:
-                n = out.readinto(view[got:])
+                try:
+                    n = out.readinto(view[got:])
+                except (OSError, ValueError):  # stop() closed the pipe under this read: the end
+                    n = 0
                 if not n:
                     break
                 got += n
@@ -453,20 +491,12 @@ class _Decoding:
                 return
 
     def take(self) -> np.ndarray | None:
-        """The next frame, or None at the end of the stream.
-
-        The video range is stretched here, by the taker, not by the thread that reads the pipe: that
-        thread and ffmpeg are the whole stream's pace, and the stretch then overlaps with them."""
+        """The next frame, or None at the end of the stream."""
         frame = self.ready.get()
         if frame is None:
             self.ready.put(None)  # the end stays the end for the next take
             return None
         self.next_index += 1
-        if self.stretch:
-            # (y - 16) * 255 / 219, saturated and rounded: the table ffmpeg's gray conversion uses,
-            # in two vectorised passes (40% faster than cv2.LUT; convertScaleAbs alone would mirror y < 16).
-            cv2.subtract(frame, _VIDEO_BLACK, dst=frame)  # type: ignore[call-overload]  # stubs lack scalars
-            cv2.convertScaleAbs(frame, dst=frame, alpha=_VIDEO_TO_FULL_SCALE)
         return frame
 
     def failure(self) -> str:
@@ -496,7 +526,7 @@ class VideoReader:
 
     def __init__(self, stream: VideoStream, *, ffmpeg: str | None = None) -> None:
         self.stream = stream
-        self.ffmpeg = ffmpeg or find_ffmpeg()
+        self.ffmpeg = ffmpeg or _ffmpeg()
         frame_bytes = stream.width * stream.height * stream.channels * stream.bit_depth // 8
         self.window_frames = max(2, min(WINDOW_FRAMES, WINDOW_BYTES // max(frame_bytes, 1)))
         self._window: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
