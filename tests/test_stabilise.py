@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import decode_video, run_cli
-from synthetic_descent import Terrain
+from synthetic_descent import Terrain, add_dust
 
 from descent.errors import DescentError
 from descent.frames import FrameInfo
@@ -27,6 +27,7 @@ from descent.stabilise.motion import (
     estimate_motion,
     find_corners,
     load_motion,
+    measure_pair,
     save_motion,
 )
 from descent.stabilise.path import (
@@ -105,6 +106,45 @@ def test_blank_frame_is_not_measured(terrain_image: np.ndarray) -> None:
     blank = np.full_like(before, 128)
     assert estimate_motion(analysis_copy(before), analysis_copy(blank), find_corners(analysis_copy(before))) is None
     assert find_corners(analysis_copy(blank)) is None
+
+
+def _own_haze(picture: np.ndarray, thickness: float, rng: np.random.Generator) -> np.ndarray:
+    """A haze made here, not the generator's: softer, paler, grainier as `thickness` goes to 1."""
+    soft = cv2.GaussianBlur(picture.astype(np.float32), (0, 0), 0.5 + 4 * thickness)
+    hazy = (1 - 0.85 * thickness) * soft + 0.85 * thickness * 220 + rng.normal(0, 1 + 4 * thickness, soft.shape)
+    return np.clip(hazy, 0, 255).astype(np.uint8)
+
+
+def _generator_dust(picture: np.ndarray, thickness: float, rng: np.random.Generator) -> np.ndarray:
+    radiance = add_dust(picture.astype(np.float32) / 255, thickness, rng) if thickness > 0 else picture / 255
+    return np.clip(radiance * 255, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("dust", "thickness"), [(_generator_dust, 1 / 3), (_generator_dust, 1 / 2),
+                                                 (_own_haze, 0.5), (_own_haze, 0.65)])
+def test_rising_dust_is_measured_on_evened_contrast(terrain_image: np.ndarray, dust, thickness: float) -> None:
+    """Dust thickening between the two frames (each softer, paler and grainier than the last) defeats
+    the plain tracker; the second try, on copies with their local contrast evened out, measures it."""
+    rng = np.random.default_rng(3)
+    true = Similarity(math.log(1.04), math.radians(1.5), 0.003, -0.002)
+    soft_ground = [cv2.resize(cv2.GaussianBlur(_view(terrain_image, t), (0, 0), 1.5), (SIZE // 2, SIZE // 2),
+                              interpolation=cv2.INTER_AREA) for t in (Similarity(), true)]
+    before = analysis_copy(dust(soft_ground[0], thickness - 0.15, rng))
+    after = analysis_copy(dust(soft_ground[1], thickness, rng))
+    assert estimate_motion(before, after, find_corners(before)) is None
+    found = measure_pair(before, after)
+    assert found is not None
+    expected = Similarity(true.log_scale, true.angle_rad, true.tx * 2, true.ty * 2)
+    shift_px = math.hypot(found.transform.tx - expected.tx, found.transform.ty - expected.ty) * SIZE / 2
+    assert shift_px < 0.15 and abs(found.transform.log_scale - expected.log_scale) < 0.001
+
+
+def test_dense_dust_stays_unmeasured(terrain_image: np.ndarray) -> None:
+    """Past what even the evened copies can track, the pair is not measured (it is bridged), not guessed."""
+    rng = np.random.default_rng(4)
+    ground = cv2.resize(_view(terrain_image, Similarity()), (SIZE // 2, SIZE // 2), interpolation=cv2.INTER_AREA)
+    assert measure_pair(analysis_copy(_generator_dust(ground, 0.85, rng)),
+                        analysis_copy(_generator_dust(ground, 1.0, rng))) is None
 
 
 def test_similarity_algebra() -> None:

@@ -22,8 +22,7 @@ from descent.stabilise.motion import (
     PairMotion,
     analysis_copy,
     bridge,
-    estimate_motion,
-    find_corners,
+    measure_pair,
     static_mask,
 )
 from descent.stabilise.similarity import to_pixels
@@ -77,7 +76,7 @@ def _static_mask_of(sample: dict[int, np.ndarray | None], *,
     def pair(start: int) -> PairMotion | None:
         previous, current = sample[start], sample[start + 1]
         assert previous is not None and current is not None
-        return estimate_motion(previous, current, find_corners(previous))
+        return measure_pair(previous, current)
 
     starts = [i for i in sample if i + 1 in sample and _comparable(sample[i], sample[i + 1])]
     motions = dict(zip((i + 1 for i in starts), ordered_map(pair, starts, workers=workers), strict=True))
@@ -124,7 +123,7 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
     def measure(index: int, before: np.ndarray | None, after: np.ndarray | None) -> Measured:
         if before is None or after is None or before.shape != after.shape:
             return None, None
-        motion = known[index] if index in known else estimate_motion(before, after, find_corners(before, mask))
+        motion = known[index] if index in known else measure_pair(before, after, mask)
         h, w = before.shape
         ground = _resized(mask, (w, h))
         # Unmeasured motion (dust, darkness): the brightness is compared unaligned, which at these
