@@ -22,7 +22,13 @@ lander leg or not, dust or not), each built with descent lock and smooth and wit
 scored on the decoded videos against the generator's truth. Every output frame is registered to
 the input frame it was made from (metrics.locate_in_output: SIFT, then ECC on a homography), so
 the same instrument reads descent and vid.stab, whose path is not known:
-- site wander: truth.json's site_px through that map, RMS and max around its mean;
+- site wander: the landing site as the issue defines it (the ground under the centre of the last
+  measured frame: the last one descent lock's motion file says was not bridged, in dust the last
+  one it could see), carried into every input frame by the true frame-to-ground maps, then
+  through that map; RMS and max around its mean; the same point for every variant. (The
+  generator's own site, truth.json's site_px, is under the centre only at the very last frame:
+  with dust before it, that is a point no frame descent can measure shows at the centre, and the
+  difference grows with the zoom into a drift that is the definition's, not the stabiliser's.);
 - jitter: metrics.jitter_px of the output's motion, from the maps and the true input motion;
 - picture kept: the share of each input frame inside the output, through the map;
 - real ground and fill PSNR: the uncovered output against the ground rendered for the same view
@@ -302,15 +308,28 @@ def locate_all(video: np.ndarray, sources: np.ndarray) -> list[np.ndarray | None
     return maps
 
 
+def last_measured(frames: list[dict], motion_file: Path) -> int:
+    """The position in `frames` of the last frame whose motion descent measured (not bridged)."""
+    measured = {Path(m["file"]).name for m in json.loads(motion_file.read_text())["frames"] if not m["bridged"]}
+    return max((k for k, f in enumerate(frames) if f["file"] in measured), default=len(frames) - 1)
+
+
+def defined_site_px(views: list[np.ndarray], last: int, width: int, height: int) -> np.ndarray:
+    """n x 2: the ground under the centre of frame `last`, in every frame's pixels."""
+    ground = views[last] @ np.array([(width - 1) / 2, (height - 1) / 2, 1.0])
+    return np.array([project(np.linalg.inv(view), ground[None, :2] / ground[2])[0] for view in views])
+
+
 def score(video: np.ndarray, sources: np.ndarray, frames: list[dict], terrain: Terrain, dusty: np.ndarray,
-          maps: list[np.ndarray | None] | None = None) -> Figures:
+          last: int, maps: list[np.ndarray | None] | None = None) -> Figures:
     """The figures of one decoded output video whose input frames (decoded the same way) are `sources`."""
     maps = locate_all(video, sources) if maps is None else maps
     size = video.shape[2], video.shape[1]
     views = [np.array(f["frame_to_ground"]) for f in frames]
     steps = [np.eye(3)] + [np.linalg.solve(views[k], views[k - 1]) for k in range(1, len(views))]
     placed = [k for k, m in enumerate(maps) if m is not None]
-    sites = np.array([project(maps[k], np.array([frames[k]["site_px"]]))[0] for k in placed])
+    site_px = defined_site_px(views, last, sources.shape[2], sources.shape[1])
+    sites = np.array([project(maps[k], site_px[k:k + 1])[0] for k in placed])
     distance = np.hypot(*(sites - sites.mean(axis=0)).T)
     kept = [picture_kept(maps[k], sources.shape[1:], video.shape[1:]) for k in placed]
     real, sse, fill_pixels = [], 0.0, 0
@@ -348,8 +367,10 @@ def sweep_descent(spec: DescentSpec, root: Path, name: str) -> tuple[dict[str, F
     sources = decode_grey(work / "lossless.mkv")
     videos: dict[str, Path] = {}
     notes = []
+    motion_file = work / "motion.json"
+    motion_file.unlink(missing_ok=True)  # measured anew by this version of descent
     for mode in ("lock", "smooth"):
-        _, summary = descent_build(frames_dir, work / f"{mode}.mp4", mode)
+        _, summary = descent_build(frames_dir, work / f"{mode}.mp4", mode, "--motion", str(motion_file))
         stab = summary.get("stabilisation", {})
         notes.append(f"{mode}: zoom {stab.get('zoom', float('nan')):.2f}x, "
                      f"{stab.get('frames_with_fill', '?')} frames with fill")
@@ -363,7 +384,7 @@ def sweep_descent(spec: DescentSpec, root: Path, name: str) -> tuple[dict[str, F
         if len(video) != len(sources):
             notes.append(f"{variant}: {len(video)} frames for {len(sources)} inputs, not scored")
             continue
-        results[variant] = score(video, sources, frames, terrain, dusty)
+        results[variant] = score(video, sources, frames, terrain, dusty, last_measured(frames, motion_file))
     return results, "; ".join(notes)
 
 
@@ -506,7 +527,7 @@ def validate(root: Path, size: int) -> list[str]:
         kept_error = max(abs(picture_kept(m, sources.shape[1:], video.shape[1:])
                              - picture_kept(t, sources.shape[1:], video.shape[1:]))
                          for m, t in zip(maps, known, strict=True) if m is not None)
-        fig = score(video, sources, frames, terrain, np.zeros(n, bool), maps)
+        fig = score(video, sources, frames, terrain, np.zeros(n, bool), n - 1, maps)
         fill_real = _fill_judged_real(video, sources, frames, terrain, maps)
         lines.append(f"| {fill} | {np.sqrt(np.mean(errors**2)):.3f} / {errors.max():.3f} | {kept_error:.2%} "
                      f"| {fig.jitter_px:.3f} / {exact_jitter:.3f} | {fill_real:.1%} | {fig.fill_psnr_db:.1f} dB |")
