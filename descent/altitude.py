@@ -155,7 +155,7 @@ def from_images(frame_times: np.ndarray, scale_chain: np.ndarray, anchors: list[
 SYNC_LAG_S = 1.0  # the chain and the log are compared by their change over this time: drift cancels
 SYNC_MIN_FRAMES = 20
 SYNC_MIN_CHANGE = 0.1  # log-altitude: a log that changes less than ~10% where it meets the frames is a hover
-SYNC_FLAT_SHARE = 0.5  # minima where the log changes less than this share of the most any minimum sees: ignored
+SYNC_FLAT_SHARE = 0.5  # offsets where the log changes less than this share of the most it does at any: ignored
 SYNC_MIN_EXPLAINED = 0.6  # share of the chain's change the log must explain, or it is another flight
 SYNC_MAX_RMS = 0.15  # log-altitude residual (about 15% in altitude) beyond which the fit is poor
 SYNC_CAMERA_M = (0.3, 0.5, 0.7, 1.0, 1.4, 2.0, 3.0)  # the camera's height above the log's zero, tried
@@ -210,7 +210,7 @@ def fit_time_offset(telemetry: Telemetry, frame_times: np.ndarray, scale_chain: 
     the log's log(altitude + camera height) linearly interpolated at the frames' times shifted by the
     candidate offset. A coarse grid over `search_s` (default: `sync_search_range`) finds the best few
     minima; each is refined by golden-section search, for a few camera heights above the log's zero.
-    Minima where the log changes far less than at the best-changing one (the frames meet only its flat
+    Offsets where the log changes far less than at the best-changing one (the frames meet only its flat
     ends) are set aside. The verdict is poor when the log does not explain the images (another flight,
     wrong times) or the best offset is no better than others far from it; and the offset is not found
     at all when the log is flat where it meets the frames (a hover has no shape to match) or they
@@ -229,11 +229,6 @@ def fit_time_offset(telemetry: Telemetry, frame_times: np.ndarray, scale_chain: 
                          f"offsets searched ({lo:+.0f} to {hi:+.0f} s)", 0, (lo, hi))
     step = float(grid[1] - grid[0]) if len(grid) > 1 else 1.0
     refined = sorted(problem.refine(float(grid[i]), step) for i in _local_minima(costs, SYNC_LAG_S / step))
-    # Where the frames meet only the flat ends of the log (before the descent, at rest after it), the
-    # images over those frames hardly change either, and the fit is as close as the true one: such an
-    # offset matches nothing. Among the minima, only those that match a real part of the descent count.
-    changes = [problem.log_change(r[1]) for r in refined]
-    refined = [r for r, c in zip(refined, changes, strict=True) if c >= SYNC_FLAT_SHARE * max(changes)]
     cost, offset, camera = refined[0]
     inside = problem.inside(offset)
     change = problem.log_change(offset)
@@ -310,6 +305,11 @@ class _Sync:
         overlap = np.array([int(self.inside(float(d)).sum()) for d in grid])
         # An offset that leaves most frames outside the log would be judged on a sliver of them.
         costs[overlap < 0.6 * overlap.max()] = math.inf
+        # Where the frames meet only the flat ends of the log (before the descent, at rest after it), the
+        # images over those frames hardly change either, and the fit is as close as the true one, with
+        # noise enough for many minima that would crowd the true one out: such offsets match nothing.
+        changes = np.array([self.log_change(float(d)) for d in grid])
+        costs[changes < SYNC_FLAT_SHARE * changes.max()] = math.inf
         return grid, costs
 
     def refine(self, offset_s: float, step: float) -> tuple[float, float, float]:

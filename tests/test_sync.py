@@ -89,8 +89,8 @@ def scenario(seed: int, *, fps: float, flat: bool = False) -> Scenario:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 15: the worst usable fit is 1.65 frame intervals (seed 22, 8 fps), "
-                   "four fits are 1.2 to 1.7, not yet under one; the gross misses are all flagged poor")
+@pytest.mark.xfail(strict=True, reason="issue 15: every fit is usable and none is grossly off, but the worst is 1.65 "
+                   "frame intervals (seed 22, 8 fps) and five are 1.2 to 1.7: not yet under one")
 def test_offset_within_one_frame_over_the_envelope() -> None:
     """Every fit the build would apply is within one frame interval; the rest say they are poor."""
     rows = []
