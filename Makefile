@@ -35,6 +35,7 @@ demo: $(STAMP)  ## generate a synthetic descent and build landing.mp4 from it, w
 
 bench: $(STAMP)  ## timings and quality against ffmpeg, vid.stab and ffmpeg deflicker (prints ratios; never fails)
 	$(BIN)/python scripts/bench_build.py
+	$(BIN)/python scripts/bench_stages.py
 	$(BIN)/python scripts/bench_stabilise.py
 	$(BIN)/python scripts/bench_normalise.py
 	$(BIN)/python scripts/bench_overlay.py
