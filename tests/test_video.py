@@ -156,13 +156,16 @@ def test_parts_join_in_time() -> None:
     assert len({f.name for f in untimed.frames}) == 4  # every frame its own name
 
 
-def test_parts_in_the_video_range_and_out_of_it_are_refused() -> None:
-    """The video range is stretched by the one tone curve of the sequence: all parts in it, or none."""
+def test_grey_parts_in_the_video_range_and_out_of_it_are_refused() -> None:
+    """The video range is stretched by the one tone curve of the sequence: every 8-bit grey part in it, or
+    none. A colour part beside a grey one is fine (ffmpeg converts colour to 0-255 itself)."""
     tv = _stream("a.mp4", (0.0,), 0.5, None)
     full = dataclasses.replace(_stream("b.mp4", (0.0,), 0.5, None), pix_fmt="yuvj420p", full_range=True)
-    assert tv.video_range and not full.video_range
+    colour = dataclasses.replace(_stream("c.mp4", (0.0,), 0.5, None), channels=3)
+    assert tv.video_range and not full.video_range and not colour.video_range
     assert join_videos([tv, tv]).frames[0].video.video_range  # type: ignore[union-attr]
-    with pytest.raises(DescentError, match=r"a\.mp4 is grey video in the video range .* b\.mp4 is not"):
+    assert len(join_videos([tv, colour]).frames) == 2
+    with pytest.raises(DescentError, match=r"a\.mp4 is grey video in the video range .* b\.mp4 is grey in the full"):
         join_videos([tv, full])
 
 
@@ -202,6 +205,7 @@ def test_reader_gives_every_frame_in_any_order(pictures: list[Path], tmp_path: P
     assert stream.video_range
     assert len(stream.keyframes) > 3
     reader = VideoReader(stream)
+    reader.window_frames = 8  # a short window, so that going back in 40 frames restarts the decoder
     try:
         order = [*range(10), 9, 8, 3, 30, 31, 2, 39, 17, 16, 0]  # ahead, again, backwards, far ahead (a seek)
         for index in order:
@@ -334,3 +338,32 @@ def test_given_ffmpeg_decodes_the_video_too(pictures: list[Path], tmp_path: Path
     assert any("-f rawvideo pipe:1" in run and str(source) in run for run in runs), runs  # the decode
     assert any(str(out.parent) in run for run in runs), runs  # the encode
     assert len(decode_every_frame(out, width=96, height=64)) >= 12
+
+
+def test_full_range_grey_video_is_not_stretched_again(pictures: list[Path], tmp_path: Path) -> None:
+    """A grey picture in full-range YUV (yuvj420p: MJPEG, many phones) is already 0-255: read as it is."""
+    path = encode(pictures[:6], [100 * i for i in range(6)], tmp_path / "full.mp4",
+                  codec=("-c:v", "libx264", "-pix_fmt", "yuvj420p"))
+    stream = probe_stream(path)
+    assert stream.full_range and stream.channels == 1 and not stream.video_range
+    infos = join_videos([stream]).frames
+    plan = plan_normalisation(infos, NormaliseConfig(defects=False), workers=1, read=read_pixels)
+    gray = decode_every_frame(path, width=96, height=64)
+    developed = [plan.develop(read_pixels(info), colour=False) for info in infos]
+    assert all(np.array_equal(d, g) for d, g in zip(developed, gray, strict=True))
+    video.close_videos()
+
+
+def test_the_motion_pass_on_two_workers_decodes_the_video_about_once(pictures: list[Path], tmp_path: Path) -> None:
+    """The motion pass's workers take runs of 16 frames each, so they ask 16 to 32 frames apart: the window
+    of frames kept serves both, and the decoder is not restarted for every frame (it was: 104 starts for
+    300 frames, each decoding from the one keyframe at the start)."""
+    from descent.stabilise.analyse import measure_motion
+
+    frames = (pictures * 3)[:120]
+    path = encode(frames, [40 * i for i in range(len(frames))], tmp_path / "long.mp4",
+                  codec=("-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "1000"))
+    infos = join_videos([probe_stream(path)]).frames
+    measure_motion(infos, user_mask=None, workers=2, progress=lambda items, total: iter(items))
+    assert video.reader_for(path).starts <= 3
+    video.close_videos()

@@ -214,8 +214,9 @@ def plan_normalisation(infos: list[FrameInfo], config: NormaliseConfig, *, worke
         raise UsageError(f"--demosaic {config.demosaic}: choose one of {', '.join(METHODS)}")
     size = max(((f.width, f.height) for f in infos), key=[(f.width, f.height) for f in infos].count)
     raws = _read_sample(infos, workers=workers, read=read)
-    # A grey video's frames are its Y plane as decoded; the plan works on them stretched to 0-255.
-    video_range = bool(infos) and all(f.video is not None and f.video.video_range for f in infos)
+    # A grey video's frames are its Y plane as decoded; the plan works on them stretched to 0-255. Its
+    # 8-bit grey frames all are (join_videos refuses grey parts that disagree); colour parts never are.
+    video_range = any(f.video is not None and f.video.video_range for f in infos)
     if video_range:
         raws = [cv2.LUT(r, VIDEO_RANGE_TABLE) if r.dtype == np.uint8 and r.ndim == 2 else r for r in raws]
     # One linear scale from float values to 16-bit counts for the whole sequence, then counts as usual.

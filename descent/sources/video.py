@@ -89,8 +89,12 @@ JOIN_PAUSE_S = 2.0  # creation_time is whole seconds: parts further apart than t
 CHROMA_SAMPLE_KEYFRAMES = 16  # keyframes decoded to tell a grey video from a colour one
 NEUTRAL_CHROMA = 3  # |U - 128| and |V - 128| at most this in 99% of the pixels, and
 NEUTRAL_CHROMA_MEAN = 0.5  # ... at most this on average: grey
-WINDOW_BYTES = 96 << 20  # frames kept for readers that ask again, at most (and at most WINDOW_FRAMES)
-WINDOW_FRAMES = 8
+# Frames kept for readers that ask again, at most (and at most WINDOW_FRAMES). The motion pass's
+# workers each take a run of 16 consecutive frames (descent.stabilise.analyse.CHUNK_FRAMES), so two
+# workers ask 16 to 32 frames apart: a window shorter than that restarted the decoder on nearly
+# every frame (45 starts for 150 frames, each decoding from the keyframe before).
+WINDOW_BYTES = 256 << 20
+WINDOW_FRAMES = 64
 AHEAD_FRAMES = 3  # decoded ahead of the readers while they work
 SEEK_AHEAD_FRAMES = 48  # a read this far past the decoder restarts it at a keyframe instead of decoding through
 OPEN_READERS = 4  # decoders kept running at once (the least recently used is stopped)
@@ -350,7 +354,7 @@ def probe_video(path: Path, *, ffmpeg: str | None = None) -> VideoStream:
         file=path, stream=header.stream, codec=header.codec, pix_fmt=header.pix_fmt, width=header.width,
         height=header.height, channels=1 if _is_grey(path, ffmpeg, header) else 3, bit_depth=_depth(header.pix_fmt),
         pts_s=times.pts_s, keyframes=times.keyframes, end_s=times.end_s, creation_s=header.creation_s,
-        other_streams=header.others)
+        other_streams=header.others, full_range=header.full_range)
     with _streams_lock:
         _streams[path] = stream
     return stream
@@ -373,12 +377,15 @@ def join_videos(streams: Sequence[VideoStream]) -> JoinedVideos:
 
     `streams` come in natural name order; with a creation_time on every part, they are put in that order.
     """
-    if len({s.video_range for s in streams}) > 1:
-        # The video range is stretched by the sequence's one tone curve (descent.normalise), so it is all or none.
-        grey = next(s for s in streams if s.video_range)
-        other = next(s for s in streams if not s.video_range)
-        raise DescentError(f"{grey.file.name} is grey video in the video range (16-235) but {other.file.name} is not "
-                           f"({other.pix_fmt}): parts of one recording share a format; re-encode one to match")
+    grey = [s for s in streams if s.channels == 1 and s.bit_depth == 8]
+    if len({s.video_range for s in grey}) > 1:
+        # The video range is stretched by the sequence's one tone curve (descent.normalise): every 8-bit
+        # grey part in it, or none (colour and deeper parts are converted by ffmpeg, and are not affected).
+        limited = next(s for s in grey if s.video_range)
+        full = next(s for s in grey if not s.video_range)
+        raise DescentError(f"{limited.file.name} is grey video in the video range (16-235) but {full.file.name} is "
+                           f"grey in the full range ({full.pix_fmt}): parts of one recording share a format; "
+                           "re-encode one to match")
     notes: list[str] = []
     utc = all(s.creation_s is not None for s in streams)
     parts = sorted(streams, key=lambda s: s.creation_s) if utc else list(streams)  # type: ignore[arg-type, return-value]
@@ -464,8 +471,9 @@ class _Decoding:
 
     def _drain(self) -> None:
         assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.stderr_tail.append(line.decode("utf-8", "replace").rstrip())
+        with contextlib.suppress(OSError, ValueError):  # stop() closes the pipe under this loop: the end
+            for line in self.process.stderr:
+                self.stderr_tail.append(line.decode("utf-8", "replace").rstrip())
 
     def _read_ahead(self) -> None:
         out = cast(io.RawIOBase, self.process.stdout)  # unbuffered (bufsize=0): readinto fills our buffer
