@@ -42,7 +42,7 @@ from benchlib import ffmpeg_alone, timed
 from synthetic_descent import DescentSpec, generate
 
 from descent.encode import find_ffmpeg
-from descent.sources.video import VideoReader, decode_args, probe_video
+from descent.sources.video import VideoReader, decode_args, pipe_bytes, probe_video
 
 CHILD = """
 import json, resource, sys
@@ -90,7 +90,7 @@ def piped_decode(video: Path) -> tuple[float, float]:
     process = subprocess.Popen(decode_args(find_ffmpeg(), stream, start=0), stdout=subprocess.PIPE, bufsize=0)
     assert process.stdout is not None
     with contextlib.suppress(OSError):  # the pipe size descent's reader asks for
-        fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, int(Path("/proc/sys/fs/pipe-max-size").read_text()))
+        fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, pipe_bytes())
     while True:
         view, got = np.empty(frame_bytes, np.uint8).data, 0
         while got < frame_bytes and (n := process.stdout.readinto(view[got:])):

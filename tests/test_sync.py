@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from descent.altitude import fit_time_offset, track_for_frames
+from descent.altitude import fit_time_offset, monotone_cubic, sync_log, track_for_frames
 from descent.telemetry import Telemetry, read_telemetry
 
 T0 = 1546482360.0  # 2019-01-03 02:26:00 UTC
@@ -158,8 +158,6 @@ def test_the_log_is_resampled_smoothly_without_overshoot() -> None:
     """A sparse log is interpolated by a monotone cubic: through every sample, monotone where the samples
     are, flat where they are (a log at rest after touchdown does not dip below the ground), and closer to a
     curving descent than straight chords are."""
-    from descent.altitude import monotone_cubic, sync_log
-
     t = np.arange(0.0, 30.0, 1.5)  # 0.67 Hz
     truth = lambda x: 500 * np.exp(-x / 6) + 2.0  # noqa: E731
     samples = truth(t)

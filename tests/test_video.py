@@ -27,6 +27,7 @@ from descent.sources.discover import discover
 from descent.sources.images import read_pixels
 from descent.sources.video import VideoReader, VideoStream, join_videos, parse_framecrc, parse_header
 from descent.sources.video import probe_video as probe_stream
+from descent.stabilise.analyse import measure_motion
 
 FFMPEG = find_ffmpeg()
 T0 = 1546482360.0  # 2019-01-03T02:26:00Z: the generated descent's first frame
@@ -358,8 +359,6 @@ def test_the_motion_pass_on_two_workers_decodes_the_video_about_once(pictures: l
     """The motion pass's workers take runs of 16 frames each, so they ask 16 to 32 frames apart: the window
     of frames kept serves both, and the decoder is not restarted for every frame (it was: 104 starts for
     300 frames, each decoding from the one keyframe at the start)."""
-    from descent.stabilise.analyse import measure_motion
-
     frames = (pictures * 3)[:120]
     path = encode(frames, [40 * i for i in range(len(frames))], tmp_path / "long.mp4",
                   codec=("-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "1000"))

@@ -62,6 +62,7 @@ import bisect
 import collections
 import contextlib
 import fcntl
+import functools
 import io
 import logging
 import queue
@@ -437,7 +438,8 @@ def decode_args(ffmpeg: str, stream: VideoStream, *, start: int) -> list[str]:
             "-f", "rawvideo", "pipe:1"]
 
 
-def _pipe_bytes() -> int:
+@functools.cache
+def pipe_bytes() -> int:
     """_PIPE_BYTES, or the most an unprivileged process may ask for (Linux: /proc/sys/fs/pipe-max-size, 1 MiB
     by default; asking more fails, and the pipe would stay at 64 KiB: ffmpeg then blocks 16 times a frame)."""
     try:
@@ -465,7 +467,7 @@ class _Decoding:
             raise FrameReadError(stream.file, f"cannot start ffmpeg ({exc.strerror or exc})") from None
         assert self.process.stdout is not None
         with contextlib.suppress(OSError, AttributeError):  # Linux only; elsewhere the default pipe
-            fcntl.fcntl(self.process.stdout.fileno(), fcntl.F_SETPIPE_SZ, _pipe_bytes())
+            fcntl.fcntl(self.process.stdout.fileno(), fcntl.F_SETPIPE_SZ, pipe_bytes())
         threading.Thread(target=self._drain, daemon=True, name="descent-video-stderr").start()
         threading.Thread(target=self._read_ahead, daemon=True, name="descent-video").start()
 

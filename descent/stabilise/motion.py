@@ -315,9 +315,9 @@ def even_contrast(image: np.ndarray) -> np.ndarray:
 def measure_pair(previous: np.ndarray, current: np.ndarray, mask: np.ndarray | None = None) -> PairMotion | None:
     """estimate_motion on the pair, and where that fails, again with the local contrast evened out.
 
-    The second try is only a fallback: on clear ground the plain copies track a little finer. On
-    generated descents it measured the first half of a plume's dust (centre within 0.2 px of the
-    truth) where the plain pair was bridged, and the site then holds into the dust.
+    The second try is only a fallback, so that every pair the plain copies measure is measured as
+    before. On generated descents it measured the first half of a plume's dust (centre within
+    0.2 px of the truth) where the plain pair was bridged, and the site then holds into the dust.
     """
     found = estimate_motion(previous, current, find_corners(previous, mask))
     if found is not None:
