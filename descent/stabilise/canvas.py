@@ -23,11 +23,12 @@ import cv2
 import numpy as np
 
 from descent.frames import Cover
+from descent.stabilise.similarity import warp_edge_replicated, warp_picture
 
 CANVAS_SCALE = 0.5  # the canvas's resolution against the output's
 SEEN_SCALE = 0.25  # where the canvas holds ground is kept coarser still: a mask, carried at a sixteenth of the cost
 CANVAS_MARGIN = 0.25  # how far beyond each output edge the canvas reaches, in output widths and heights
-MARGIN_EVERY = 4  # frames: how often a frame is warped onto the canvas's margins as well
+MARGIN_EVERY = 3  # frames: how often a frame enters the canvas, warped onto its margins as well
 FEATHER_PX = 6  # output pixels over which a frame's edge blends into the canvas
 GAIN_LIMITS = (0.5, 2.0)  # the most the canvas's brightness is corrected in one frame
 
@@ -56,29 +57,46 @@ class CanvasGeometry:
 
 
 class Canvas:
-    """The ground seen so far, for one output size. `compose` takes the frames in output order."""
+    """The ground seen so far, for one output size. `compose` takes the frames in output order.
+
+    The canvas is kept where the output was when a frame last entered it (`to_now` takes those
+    output pixels to the current ones), and carried only when the next frame enters: one warp for
+    several frames' motion, which is cheaper and softens the canvas less than one a frame. In
+    between, a frame's fill is warped from it on the rectangles that need it alone.
+    """
 
     def __init__(self, width: int, height: int) -> None:
         self.geometry = CanvasGeometry(width, height)
         self.pixels: np.ndarray | None = None  # the canvas, at geometry.size
-        self.seen: np.ndarray | None = None  # 255 where it holds ground
+        self.seen: np.ndarray | None = None  # 255 where it holds ground, at geometry.seen_size
+        self.to_now = np.eye(3)  # output pixels when the canvas was last carried -> the current output's
+        self.since_taken = 0  # frames composed since one last entered the canvas
         self.filled_share = 0.0  # of the last frame composed: output painted from the canvas or the backdrop
         self.unseen_share = 0.0  # ... of which no frame had seen: the backdrop
 
     def compose(self, picture: np.ndarray, cover: Cover, moved: np.ndarray | None, *, usable: bool) -> np.ndarray:
-        """The output frame: `picture` (the warped frame) where it covers the output, the canvas elsewhere.
+        """The output frame: `picture` (the warped frame, painted in place) where it covers the output,
+        the canvas elsewhere.
 
         `moved` takes the previous frame composed to this one (output pixels); None for the first.
         `usable`: the frame's place on the ground is known (measured, not bridged or blinded by dust),
-        so its ground may enter the canvas.
+        so its ground may enter the canvas. It enters when its cover was made with margins (one
+        frame in MARGIN_EVERY), or when none has for that many frames (after dust, or dropped frames).
         """
-        self._carry(moved)
+        if moved is not None:
+            self.to_now = moved @ self.to_now
         shown = self.geometry.output_part(cover.shown)
+        enters = usable and (self.pixels is None or cover.picture is not None or self.since_taken + 1 >= MARGIN_EVERY)
+        # Taken before the paint, which works in place: the canvas must not take its own fill back.
+        on_canvas, ground = self._on_canvas(picture, cover) if enters else (None, None)
         out = picture if bool(shown.min() == 255) else self._paint(picture, shown, cover)
-        if usable:  # a frame whose place is a guess (dust) neither sets the canvas's brightness nor enters it
-            on_canvas, ground = self._on_canvas(picture, cover)
+        self.since_taken += 1
+        if on_canvas is not None and ground is not None:
+            # A frame whose place is a guess (dust) neither sets the canvas's brightness nor enters it.
+            self._carry()
             self._match_brightness(on_canvas, ground)
             self._take(on_canvas, ground)
+            self.since_taken = 0
         return out
 
     def _on_canvas(self, picture: np.ndarray, cover: Cover) -> tuple[np.ndarray, np.ndarray]:
@@ -95,45 +113,81 @@ class Canvas:
         geometry.output_part(inside)[...] = 255
         return on_canvas, cv2.bitwise_and(ground, inside)
 
-    def _carry(self, moved: np.ndarray | None) -> None:
-        if self.pixels is None or self.seen is None or moved is None:
-            return
+    def _canvas_to_now(self) -> np.ndarray:
+        """Canvas pixels as kept -> canvas pixels of the current output."""
         to_canvas = self.geometry.from_output
-        matrix = (to_canvas @ moved @ np.linalg.inv(to_canvas))[:2]
+        return to_canvas @ self.to_now @ np.linalg.inv(to_canvas)
+
+    def _carry(self) -> None:
+        """Bring the canvas to the current output: one warp for every frame's motion since the last."""
+        if self.pixels is None or self.seen is None or np.allclose(self.to_now, np.eye(3), rtol=0.0, atol=1e-9):
+            self.to_now = np.eye(3)
+            return
+        matrix = self._canvas_to_now()
         size = self.geometry.size
         # Replicated: the pixels at the canvas's rim must not darken with an empty outside.
-        self.pixels = cv2.warpAffine(self.pixels, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        self.pixels = warp_edge_replicated(self.pixels, matrix, size, flags=cv2.INTER_LINEAR)
         # A coarse cell stays seen when most of it was.
         coarse = _scaling(*size, *self.geometry.seen_size)
-        seen = cv2.warpAffine(self.seen, (coarse @ to_canvas @ moved @ np.linalg.inv(coarse @ to_canvas))[:2],
-                              self.geometry.seen_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        seen = _warp(self.seen, coarse @ matrix @ np.linalg.inv(coarse), self.geometry.seen_size, cv2.BORDER_CONSTANT)
         self.seen = cv2.threshold(seen, 127, 255, cv2.THRESH_BINARY)[1]
+        self.to_now = np.eye(3)
+
+    def _fill_at(self, rows: slice, columns: slice, backdrop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The fill on one rectangle of the output part (canvas pixels): the canvas where it holds
+        ground, carried to now, else the backdrop; and where that is the canvas (255)."""
+        size = (columns.stop - columns.start, rows.stop - rows.start)
+        if self.pixels is None or self.seen is None:
+            return backdrop[rows, columns], np.zeros(size[::-1], np.uint8)
+        mx, my = self.geometry.margin_px
+        # Canvas pixels as kept -> pixels of this rectangle now.
+        to_rectangle = np.array([[1.0, 0.0, -(columns.start + mx)], [0.0, 1.0, -(rows.start + my)], [0.0, 0.0, 1.0]])
+        matrix = to_rectangle @ self._canvas_to_now()
+        pixels = warp_edge_replicated(self.pixels, matrix, size, flags=cv2.INTER_LINEAR)
+        seen_to_rectangle = matrix @ np.linalg.inv(_scaling(*self.geometry.size, *self.geometry.seen_size))
+        seen = _warp(self.seen, seen_to_rectangle, size, cv2.BORDER_CONSTANT, cv2.INTER_NEAREST)
+        return cv2.copyTo(pixels, seen, backdrop[rows, columns]), seen
 
     def _paint(self, picture: np.ndarray, shown: np.ndarray, cover: Cover) -> np.ndarray:
-        """Blend the frame over the canvas (or the backdrop where the canvas is empty too)."""
+        """Blend the frame over the fill, in place, wherever the frame does not cover the output alone."""
         geometry = self.geometry
+        inner_w, inner_h = geometry.inner
         backdrop = cv2.resize(cover.backdrop, geometry.inner, interpolation=cv2.INTER_LINEAR)
-        if self.pixels is None or self.seen is None:
-            fill_small, seen = backdrop, np.zeros(geometry.inner[::-1], np.uint8)
-        else:
-            seen = geometry.output_part(geometry.seen_at_canvas(self.seen))
-            fill_small = cv2.copyTo(geometry.output_part(self.pixels), seen, backdrop)
-        uncovered = cv2.threshold(shown, 127, 255, cv2.THRESH_BINARY_INV)[1]
-        self.filled_share = cv2.countNonZero(uncovered) / uncovered.size
-        self.unseen_share = cv2.countNonZero(cv2.bitwise_and(uncovered, cv2.bitwise_not(seen))) / uncovered.size
         # The frame's coverage, softened inwards, weighs the frame against the fill: no seam at its edge.
         steps = max(1, round(FEATHER_PX * CANVAS_SCALE / 2))
         soft = cv2.blur(cv2.erode(shown, np.ones((3, 3), np.uint8), iterations=steps),
                         (max(2, round(FEATHER_PX * CANVAS_SCALE)),) * 2)
-        # The blend at the canvas's resolution: where the fill shows at all (the uncovered part and the thin
-        # band at the frame's edge), the output is that blend enlarged; elsewhere the frame at full resolution.
-        w = cv2.multiply(soft, 1 / 255, dtype=cv2.CV_32F)  # type: ignore[call-overload]  # stubs lack scalars
-        small = cv2.resize(picture, geometry.inner, interpolation=cv2.INTER_AREA)
-        blended = cv2.blendLinear(small, fill_small, w, 1.0 - w)
-        size = (geometry.width, geometry.height)
-        filled = cv2.resize(cv2.threshold(soft, 254, 255, cv2.THRESH_BINARY_INV)[1], size,
-                            interpolation=cv2.INTER_NEAREST)
-        return cv2.copyTo(cv2.resize(blended, size, interpolation=cv2.INTER_LINEAR), filled, picture.copy())
+        # The blend is made at the canvas's resolution and enlarged into the output where the fill shows
+        # at all (the uncovered part and the thin band at the frame's edge); elsewhere the frame stays at
+        # full resolution. The frame usually covers most of the output, so the blend is made on the box
+        # around what needs it, and enlarged rectangle by rectangle. An output of odd size is not twice
+        # the canvas: it is done whole.
+        halves = (geometry.width, geometry.height) == (2 * inner_w, 2 * inner_h)
+        rectangles = rectangles_to_fill(soft) if halves else [(slice(0, inner_h), slice(0, inner_w))]
+        if not rectangles:
+            self.filled_share = self.unseen_share = 0.0
+            return picture
+        # One canvas pixel wider each way: the enlargement at a rectangle's edge then interpolates with
+        # its real neighbours, exactly as one enlargement of the whole would.
+        box_rows = slice(max(0, min(r.start for r, _ in rectangles) - 1),
+                         min(inner_h, max(r.stop for r, _ in rectangles) + 1))
+        box_columns = slice(max(0, min(c.start for _, c in rectangles) - 1),
+                            min(inner_w, max(c.stop for _, c in rectangles) + 1))
+        fill, seen = self._fill_at(box_rows, box_columns, backdrop)
+        weight = soft[box_rows, box_columns]
+        uncovered = cv2.threshold(shown[box_rows, box_columns], 127, 255, cv2.THRESH_BINARY_INV)[1]
+        self.filled_share = cv2.countNonZero(uncovered) / (inner_w * inner_h)
+        self.unseen_share = cv2.countNonZero(cv2.bitwise_and(uncovered, cv2.bitwise_not(seen))) / (inner_w * inner_h)
+        small = cv2.resize(picture, geometry.inner, interpolation=cv2.INTER_AREA)[box_rows, box_columns]
+        blended = _blend(small, fill, weight)
+        fills = cv2.threshold(weight, 254, 255, cv2.THRESH_BINARY_INV)[1]
+        if not halves:
+            size = (geometry.width, geometry.height)
+            enlarged = cv2.resize(blended, size, interpolation=cv2.INTER_LINEAR)
+            return cv2.copyTo(enlarged, cv2.resize(fills, size, interpolation=cv2.INTER_NEAREST), picture)
+        for rows, columns in rectangles:
+            _enlarge_into(picture, blended, fills, rows, columns, (box_rows.start, box_columns.start))
+        return picture
 
     def _match_brightness(self, on_canvas: np.ndarray, ground: np.ndarray) -> None:
         """Scale the canvas to the new frame's exposure where both show ground: the fill matches."""
@@ -171,6 +225,57 @@ class Canvas:
         cv2.bitwise_or(self.seen, most, self.seen)
 
 
+FILL_BAND_PX = 32  # canvas rows a band of the paint: smaller bands fit the frame's edge closer, at more calls
+
+
+def rectangles_to_fill(soft: np.ndarray) -> list[tuple[slice, slice]]:
+    """Where `soft` (the frame's weight, 255 where only the frame shows) is below 255, as rectangles.
+
+    Band by band: in a band, the columns where the frame alone shows form one run (the frame's
+    footprint is convex), so what is left is a rectangle either side of it, or the whole band.
+    """
+    full = soft == 255
+    height, width = soft.shape
+    rectangles = []
+    for top in range(0, height, FILL_BAND_PX):
+        rows = slice(top, min(height, top + FILL_BAND_PX))
+        alone = np.flatnonzero(full[rows].all(axis=0))
+        if alone.size == width:
+            continue
+        if alone.size == 0 or alone[-1] - alone[0] + 1 != alone.size:  # nothing, or not one run: the band
+            rectangles.append((rows, slice(0, width)))
+            continue
+        rectangles += [(rows, slice(start, stop)) for start, stop in ((0, int(alone[0])), (int(alone[-1]) + 1, width))
+                       if stop > start]
+    return rectangles
+
+
+def _blend(picture: np.ndarray, fill: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """picture * weight + fill * (1 - weight), weight in 0-255, in 8-bit arithmetic: within one level of
+    the float blend at a fifth of its cost."""
+    inverse = cv2.bitwise_not(weight)
+    if picture.ndim == 3:
+        weight, inverse = cv2.merge([weight] * picture.shape[2]), cv2.merge([inverse] * picture.shape[2])
+    return cv2.add(cv2.multiply(picture, weight, scale=1 / 255), cv2.multiply(fill, inverse, scale=1 / 255))
+
+
+def _enlarge_into(picture: np.ndarray, blended: np.ndarray, fills: np.ndarray, rows: slice, columns: slice,
+                  origin: tuple[int, int]) -> None:
+    """One rectangle (canvas pixels of the output part) of the blend, enlarged twice into `picture` where
+    it fills. `blended` and `fills` cover a box from `origin` (row, column) at least a pixel wider."""
+    top, left = origin
+    wide = (slice(max(0, rows.start - 1 - top), rows.stop + 1 - top),
+            slice(max(0, columns.start - 1 - left), columns.stop + 1 - left))
+    part, part_fills = blended[wide], fills[wide]
+    size = (2 * part.shape[1], 2 * part.shape[0])
+    enlarged = cv2.resize(part, size, interpolation=cv2.INTER_LINEAR)
+    where = cv2.resize(part_fills, size, interpolation=cv2.INTER_NEAREST)
+    cut = (slice(2 * (rows.start - top - wide[0].start), 2 * (rows.stop - top - wide[0].start)),
+           slice(2 * (columns.start - left - wide[1].start), 2 * (columns.stop - left - wide[1].start)))
+    target = (slice(2 * rows.start, 2 * rows.stop), slice(2 * columns.start, 2 * columns.stop))
+    picture[target] = cv2.copyTo(enlarged[cut], where[cut], picture[target])
+
+
 def cover_of(pixels: np.ndarray, matrix: np.ndarray, *, width: int, height: int, static: np.ndarray | None,
              with_margins: bool) -> Cover:
     """Where a frame (`pixels`, before its warp) lands through `matrix` (frame pixels -> output pixels),
@@ -183,23 +288,33 @@ def cover_of(pixels: np.ndarray, matrix: np.ndarray, *, width: int, height: int,
     small_w, small_h = max(1, round(w * CANVAS_SCALE)), max(1, round(h * CANVAS_SCALE))
     small = cv2.resize(pixels, (small_w, small_h), interpolation=cv2.INTER_AREA)
     small_matrix = geometry.from_output @ matrix @ np.linalg.inv(_scaling(w, h, small_w, small_h))
-    picture = _warp(small, small_matrix, geometry.size, cv2.BORDER_REPLICATE) if with_margins else None
-    shown = _footprint(small_matrix, small_w, small_h, geometry.size)
+    picture = (warp_edge_replicated(small, small_matrix, geometry.size, flags=cv2.INTER_LINEAR)
+               if with_margins else None)
+    shown = footprint(small_matrix, small_w, small_h, geometry.size)
     ground = shown
     if static is not None:
         moving = cv2.resize(np.where(static > 0, 255, 0).astype(np.uint8), (small_w, small_h),
                             interpolation=cv2.INTER_NEAREST)
         ground = _warp(moving, small_matrix, geometry.size, cv2.BORDER_CONSTANT)
-    # The backdrop: the frame mirrored at its edges, warped and blurred at a sixteenth of the output.
-    tiny_out = max(1, width // 16), max(1, height // 16)
-    tiny_w, tiny_h = max(1, w // 16), max(1, h // 16)
-    tiny_matrix = _scaling(width, height, *tiny_out) @ matrix @ np.linalg.inv(_scaling(w, h, tiny_w, tiny_h))
-    tiny = cv2.resize(small, (tiny_w, tiny_h), interpolation=cv2.INTER_AREA)
-    backdrop = cv2.GaussianBlur(_warp(tiny, tiny_matrix, tiny_out, cv2.BORDER_REFLECT101), (0, 0), 2.0)
+    backdrop = backdrop_of(small, matrix, source_size=(w, h), width=width, height=height)
     return Cover(shown=shown, ground=ground, picture=picture, backdrop=backdrop)
 
 
-def _footprint(matrix: np.ndarray, w: int, h: int, size: tuple[int, int]) -> np.ndarray:
+def backdrop_of(picture: np.ndarray, matrix: np.ndarray, *, source_size: tuple[int, int], width: int,
+                height: int) -> np.ndarray:
+    """For output that no frame has seen: the frame mirrored at its edges, warped and blurred, at a
+    sixteenth of the output's width and height. `matrix` takes the frame's pixels at `source_size`;
+    `picture` is the frame at that size or smaller."""
+    tiny_out = max(1, width // 16), max(1, height // 16)
+    full_w, full_h = source_size
+    tiny_w, tiny_h = max(1, full_w // 16), max(1, full_h // 16)
+    tiny_matrix = (_scaling(width, height, *tiny_out) @ matrix
+                   @ np.linalg.inv(_scaling(full_w, full_h, tiny_w, tiny_h)))
+    tiny = cv2.resize(picture, (tiny_w, tiny_h), interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur(_warp(tiny, tiny_matrix, tiny_out, cv2.BORDER_REFLECT101), (0, 0), 2.0)
+
+
+def footprint(matrix: np.ndarray, w: int, h: int, size: tuple[int, int]) -> np.ndarray:
     """255 inside the quadrilateral a w x h picture covers through `matrix`, drawn rather than warped (cheaper)."""
     corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
     moved = np.column_stack([corners, np.ones(4)]) @ matrix.T
@@ -215,10 +330,9 @@ def _scaling(w: int, h: int, to_w: int, to_h: int) -> np.ndarray:
     return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
 
 
-def _warp(picture: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int) -> np.ndarray:
-    if np.allclose(matrix[2, :2], 0.0, atol=1e-12):
-        return cv2.warpAffine(picture, matrix[:2] / matrix[2, 2], size, flags=cv2.INTER_LINEAR, borderMode=border)
-    return cv2.warpPerspective(picture, matrix, size, flags=cv2.INTER_LINEAR, borderMode=border)
+def _warp(picture: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int,
+          interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    return warp_picture(picture, matrix, size, flags=interpolation, border=border)
 
 
 def _channels(picture: np.ndarray) -> int:
