@@ -28,7 +28,7 @@ from descent.stabilise.similarity import warp_edge_replicated, warp_picture
 CANVAS_SCALE = 0.5  # the canvas's resolution against the output's
 SEEN_SCALE = 0.25  # where the canvas holds ground is kept coarser still: a mask, carried at a sixteenth of the cost
 CANVAS_MARGIN = 0.25  # how far beyond each output edge the canvas reaches, in output widths and heights
-MARGIN_EVERY = 3  # frames: how often a frame enters the canvas, warped onto its margins as well
+MARGIN_EVERY = 4  # frames: how often a frame is warped onto the canvas's margins as well
 FEATHER_PX = 6  # output pixels over which a frame's edge blends into the canvas
 GAIN_LIMITS = (0.5, 2.0)  # the most the canvas's brightness is corrected in one frame
 
@@ -60,9 +60,9 @@ class Canvas:
     """The ground seen so far, for one output size. `compose` takes the frames in output order.
 
     The canvas is kept where the output was when a frame last entered it (`to_now` takes those
-    output pixels to the current ones), and carried only when the next frame enters: one warp for
-    several frames' motion, which is cheaper and softens the canvas less than one a frame. In
-    between, a frame's fill is warped from it on the rectangles that need it alone.
+    output pixels to the current ones), and carried when the next one enters: through dust, one
+    warp for all the frames' motion, which softens it less than one a frame. A frame that does
+    not enter has its fill warped from the canvas on the box that needs it alone.
     """
 
     def __init__(self, width: int, height: int) -> None:
@@ -70,7 +70,6 @@ class Canvas:
         self.pixels: np.ndarray | None = None  # the canvas, at geometry.size
         self.seen: np.ndarray | None = None  # 255 where it holds ground, at geometry.seen_size
         self.to_now = np.eye(3)  # output pixels when the canvas was last carried -> the current output's
-        self.since_taken = 0  # frames composed since one last entered the canvas
         self.filled_share = 0.0  # of the last frame composed: output painted from the canvas or the backdrop
         self.unseen_share = 0.0  # ... of which no frame had seen: the backdrop
 
@@ -80,35 +79,32 @@ class Canvas:
 
         `moved` takes the previous frame composed to this one (output pixels); None for the first.
         `usable`: the frame's place on the ground is known (measured, not bridged or blinded by dust),
-        so its ground may enter the canvas. It enters when its cover was made with margins (one
-        frame in MARGIN_EVERY), or when none has for that many frames (after dust, or dropped frames).
+        so its ground enters the canvas. A frame whose place is a guess neither sets the canvas's
+        brightness nor enters it, and its fill is warped from the canvas where it was left.
         """
         if moved is not None:
             self.to_now = moved @ self.to_now
         shown = self.geometry.output_part(cover.shown)
-        enters = usable and (self.pixels is None or cover.picture is not None or self.since_taken + 1 >= MARGIN_EVERY)
         # Taken before the paint, which works in place: the canvas must not take its own fill back.
-        on_canvas, ground = self._on_canvas(picture, cover) if enters else (None, None)
-        out = picture if bool(shown.min() == 255) else self._paint(picture, shown, cover)
-        self.since_taken += 1
+        small = cv2.resize(picture, self.geometry.inner, interpolation=cv2.INTER_AREA)  # the frame at the canvas's size
+        on_canvas, ground = self._on_canvas(small, cover) if usable else (None, None)
+        if usable:
+            self._carry()  # the canvas where the output is now: the paint then needs no warp of its own
+        out = picture if bool(shown.min() == 255) else self._paint(picture, small, shown, cover)
         if on_canvas is not None and ground is not None:
-            # A frame whose place is a guess (dust) neither sets the canvas's brightness nor enters it.
-            self._carry()
             self._match_brightness(on_canvas, ground)
             self._take(on_canvas, ground)
-            self.since_taken = 0
         return out
 
-    def _on_canvas(self, picture: np.ndarray, cover: Cover) -> tuple[np.ndarray, np.ndarray]:
+    def _on_canvas(self, small: np.ndarray, cover: Cover) -> tuple[np.ndarray, np.ndarray]:
         """The frame on the canvas, and where it shows ground there. Without `cover.picture` (most frames:
-        see cover_of), the output picture is taken at the canvas's size, the margins left out."""
+        see cover_of), the output picture at the canvas's size (`small`) is taken, the margins left out."""
         ground = cv2.threshold(cover.ground, 200, 255, cv2.THRESH_BINARY)[1]
         if cover.picture is not None:
             return cover.picture, ground
         geometry = self.geometry
-        on_canvas = np.zeros((*geometry.size[::-1], *picture.shape[2:]), picture.dtype)
-        inner = geometry.output_part(on_canvas)
-        inner[...] = cv2.resize(picture, geometry.inner, interpolation=cv2.INTER_AREA)
+        on_canvas = np.zeros((*geometry.size[::-1], *small.shape[2:]), small.dtype)
+        geometry.output_part(on_canvas)[...] = small
         inside = np.zeros_like(ground)
         geometry.output_part(inside)[...] = 255
         return on_canvas, cv2.bitwise_and(ground, inside)
@@ -140,6 +136,10 @@ class Canvas:
         if self.pixels is None or self.seen is None:
             return backdrop[rows, columns], np.zeros(size[::-1], np.uint8)
         mx, my = self.geometry.margin_px
+        if np.array_equal(self.to_now, np.eye(3)):  # carried to now already
+            rows_now, columns_now = slice(rows.start + my, rows.stop + my), slice(columns.start + mx, columns.stop + mx)
+            seen = self.geometry.seen_at_canvas(self.seen)[rows_now, columns_now]
+            return cv2.copyTo(self.pixels[rows_now, columns_now], seen, backdrop[rows, columns]), seen
         # Canvas pixels as kept -> pixels of this rectangle now.
         to_rectangle = np.array([[1.0, 0.0, -(columns.start + mx)], [0.0, 1.0, -(rows.start + my)], [0.0, 0.0, 1.0]])
         matrix = to_rectangle @ self._canvas_to_now()
@@ -148,8 +148,9 @@ class Canvas:
         seen = _warp(self.seen, seen_to_rectangle, size, cv2.BORDER_CONSTANT, cv2.INTER_NEAREST)
         return cv2.copyTo(pixels, seen, backdrop[rows, columns]), seen
 
-    def _paint(self, picture: np.ndarray, shown: np.ndarray, cover: Cover) -> np.ndarray:
-        """Blend the frame over the fill, in place, wherever the frame does not cover the output alone."""
+    def _paint(self, picture: np.ndarray, small: np.ndarray, shown: np.ndarray, cover: Cover) -> np.ndarray:
+        """Blend the frame (`small`: at the canvas's size) over the fill, in place, wherever the frame
+        does not cover the output alone."""
         geometry = self.geometry
         inner_w, inner_h = geometry.inner
         backdrop = cv2.resize(cover.backdrop, geometry.inner, interpolation=cv2.INTER_LINEAR)
@@ -178,8 +179,7 @@ class Canvas:
         uncovered = cv2.threshold(shown[box_rows, box_columns], 127, 255, cv2.THRESH_BINARY_INV)[1]
         self.filled_share = cv2.countNonZero(uncovered) / (inner_w * inner_h)
         self.unseen_share = cv2.countNonZero(cv2.bitwise_and(uncovered, cv2.bitwise_not(seen))) / (inner_w * inner_h)
-        small = cv2.resize(picture, geometry.inner, interpolation=cv2.INTER_AREA)[box_rows, box_columns]
-        blended = _blend(small, fill, weight)
+        blended = _blend(small[box_rows, box_columns], fill, weight)
         fills = cv2.threshold(weight, 254, 255, cv2.THRESH_BINARY_INV)[1]
         if not halves:
             size = (geometry.width, geometry.height)
