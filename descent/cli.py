@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from descent.options import (
+    SCRATCH_MAX_GB,
     AltitudeUnit,
     Border,
     Codec,
@@ -60,8 +61,12 @@ Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first unread
 Workers = Annotated[int, typer.Option("--workers", "-j", help="Decoding threads (0: one per core).", min=0)]
 Scratch = Annotated[str | None, typer.Option(
     "--scratch", metavar="DIR|off", help="Where frames decoded in the motion pass wait for the encoding pass, so "
-    "that each PNG or JPEG is decoded once (a directory on disk; up to half its free space), or 'off' to decode them "
-    "twice. Default: the system temporary directory, unless it is held in memory.", show_default=False)]
+    "that each PNG or JPEG is decoded once (a directory on disk; up to half its free space and --scratch-max), or "
+    "'off' to decode them twice. Default: the system temporary directory, unless it is held in memory.",
+    show_default=False)]
+ScratchMax = Annotated[float, typer.Option(
+    "--scratch-max", metavar="GB", min=0.0, help="The most disk the frames waiting for the encoding pass may take; "
+    "frames beyond it are decoded again (about 1 GB a thousand 1024x1024 grey frames; 0: decode every frame twice).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, notes or summary.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")]
 Report = Annotated[Path | None, typer.Option("--report", help="Write the summary and the ordered frame list as JSON.",
@@ -300,6 +305,7 @@ def build(
     strict: Strict = False,
     workers: Workers = 0,
     scratch: Scratch = None,
+    scratch_max: ScratchMax = SCRATCH_MAX_GB,
     quiet: Quiet = False,
     json_out: JsonOut = False,
     report: Report = None,
@@ -362,7 +368,8 @@ def build(
             subtitles=subtitles,
             overwrite=overwrite,
             run=RunConfig(workers=workers, progress=not quiet, decode_once=scratch != "off",
-                          scratch=Path(scratch) if scratch and scratch != "off" else None),
+                          scratch=Path(scratch) if scratch and scratch != "off" else None,
+                          scratch_max_bytes=round(scratch_max * 1e9)),
             report_path=report,
         )
         _print_summary(run_build(config), json_out, quiet)

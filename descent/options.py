@@ -76,3 +76,7 @@ class AltitudeUnit(enum.StrEnum):
     M = "m"
     KM = "km"
     FT = "ft"
+
+
+# The default --scratch-max: about 4,000 decoded 1024x1024 grey frames waiting for the encoding pass.
+SCRATCH_MAX_GB = 4.0

@@ -141,6 +141,11 @@ class Output:
     ffmpeg: str
 
 
+# The phases' timings as the summary names them, in their order.
+PHASE_NAMES = (("scan", "scan_s"), ("plan", "plan_s"), ("motion and brightness", "measure_s"),
+               ("encoding", "render_s"), ("reading", "read_s"))
+
+
 @dataclass(slots=True)
 class Summary:
     images_found: int
@@ -166,6 +171,9 @@ class Summary:
     warnings: list[str] = field(default_factory=list)  # what was said as a warning about the sequence
     missing_pixels: int = 0  # pixels of float frames with no data (NaN, infinity, fill): shown black
     output: Output | None = None
+    # Wall seconds of each phase (scan_s, plan_s, measure_s, render_s, total_s) and first_frame_s,
+    # from the start to the first frame written to ffmpeg. Not part of the result: they vary by run.
+    timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_sequence(cls, sequence: OrderedSequence, *, images_found: int, skipped_files: int,
@@ -268,6 +276,7 @@ class Summary:
             "deflicker": _plain(self.deflicker),
             "altitude": _plain(self.altitude),
             "output": _plain(self.output),
+            "timings": dict(self.timings),
         }
         if with_frames:
             data["frames"] = [
@@ -350,6 +359,11 @@ class Summary:
             out.append(f"video       {o.path}: {o.frames} frames, {o.duration_s:.2f} s at {o.fps:g} fps, "
                        f"{o.width}x{o.height} {o.codec} ({o.encoder}"
                        + (f", crf {o.crf}" if o.crf is not None else "") + ")")
+        if "total_s" in self.timings:
+            t = self.timings
+            phases = ", ".join(f"{name} {t[key]:.1f} s" for name, key in PHASE_NAMES if key in t)
+            out.append(f"took        {t['total_s']:.1f} s ({phases})"
+                       + (f"; first frame to ffmpeg after {t['first_frame_s']:.1f} s" if "first_frame_s" in t else ""))
         return out
 
 

@@ -1,14 +1,17 @@
 """Benchmark `descent build` against ffmpeg encoding the same frames with the same settings.
 
-For each frame count it generates a descent of 1024x1024 PNG frames, then times, alternating and
-keeping the best of each:
+For each frame count it generates a descent of 1024x1024 PNG frames, then, for each x264 preset,
+times, alternating and keeping the best of each:
   ffmpeg   the bundled ffmpeg reading the PNGs itself in capture order (concat demuxer), same
-           codec arguments
+           codec arguments and preset
   descent  `descent build --stabilise off` (ordering, decoding on threads, normalising, piping
            into the same ffmpeg), then the whole default build (stabilised, lock)
 and reports the ratios, in wall time and in CPU time (every thread of every process, the steadier
-figure on a shared machine), and descent's peak memory without stabilisation (Python process
-alone; ffmpeg's is listed apart).
+figure on a shared machine); descent's peak memory (Python process alone; ffmpeg's is listed
+apart), the scratch disk the default build's decoded store peaked at (sampled every 0.2 s), and
+the start-up: from the command (its imports included) to the first frame written to ffmpeg, the
+scan and the motion pass apart (both grow with the frames, and the motion pass, which deflicker
+needs even unstabilised, must see every frame before the first is shown), worst of the runs.
 Then video in: the frames as ffmpeg encoded them above (1024x1024 H.264), read back by descent's
 decode path alone (descent.sources.video: its reader over every frame, the probe apart) against two
 baselines, alternating, best of each:
@@ -19,7 +22,9 @@ baselines, alternating, best of each:
 and what pass 2 would pay per frame to take a frame from the decoded store instead of decoding it again.
 Timings, not a gate: it never fails a build.
 
-Usage: python scripts/bench_build.py [--frames 300 1200] [--size 1024] [--repeats 2] [--keep DIR] [--video-only]
+Usage: python scripts/bench_build.py [--frames 200 1200] [--presets veryfast medium] [--size 1024] [--repeats 2]
+                                     [--keep DIR] [--video-only]
+(4,700 frames, the issue's long case, takes about half an hour: --frames 4700.)
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import resource
@@ -34,7 +40,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,28 +53,74 @@ from descent.encode import find_ffmpeg
 from descent.sources.video import VideoReader, decode_args, pipe_bytes, probe_video
 
 CHILD = """
+import time
+started = time.monotonic()
 import json, resource, sys
 from pathlib import Path
 from descent.build import BuildConfig, RunConfig, SourceConfig, build
+from descent.encode import EncodeConfig
 from descent.stabilise import StabiliseConfig
 from descent.options import StabiliseMode
+imports_s = time.monotonic() - started
 # off: the road alone (ordering, decoding, piping); lock: the whole default build.
-summary = build(BuildConfig(source=SourceConfig(inputs=(sys.argv[1],)), output=Path(sys.argv[2]),
-                            stabilise=StabiliseConfig(mode=StabiliseMode(sys.argv[3])), overwrite=True,
-                            run=RunConfig(progress=False)))
+frames, output, mode, preset, scratch = sys.argv[1:]
+summary = build(BuildConfig(source=SourceConfig(inputs=(frames,)), output=Path(output),
+                            stabilise=StabiliseConfig(mode=StabiliseMode(mode)), encode=EncodeConfig(preset=preset),
+                            overwrite=True, run=RunConfig(progress=False, scratch=Path(scratch))))
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child would report the
 # benchmark's own peak (the terrain textures) instead of its own.
 hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({"frames": summary.output.frames, "python_rss_mb": hwm_kb / 1024,
-                  "ffmpeg_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                  "ffmpeg_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                  "timings": summary.timings, "imports_s": imports_s}))
 """
 
 
-def run_descent(frames_dir: Path, out: Path, mode: str) -> dict[str, float]:
-    """One build in a child process; its peak memory."""
-    done = subprocess.run([sys.executable, "-c", CHILD, str(frames_dir), str(out), mode], check=True,
-                          capture_output=True, text=True)
-    return dict(json.loads(done.stdout))
+class ScratchWatch:
+    """The most bytes of decoded frames under a scratch directory while it runs (sampled every 0.2 s)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory, self.peak_bytes = directory, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> ScratchWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.2):
+            total = 0
+            for path in self.directory.glob("*/*.raw"):
+                with contextlib.suppress(OSError):  # pass 2 deletes each file as it takes it
+                    total += path.stat().st_size
+            self.peak_bytes = max(self.peak_bytes, total)
+
+
+@dataclass
+class BuildRun:
+    wall_s: float
+    cpu_s: float
+    python_rss_mb: float = 0.0
+    ffmpeg_rss_mb: float = 0.0
+    scratch_peak_mb: float = 0.0
+    startup_s: float = 0.0  # the command to the first frame to ffmpeg, the scan and the motion pass apart
+
+
+def run_descent(frames_dir: Path, out: Path, mode: str, preset: str, scratch: Path) -> BuildRun:
+    """One build in a child process, timed, with its peak memory, scratch and start-up."""
+    with ScratchWatch(scratch) as watch:
+        command = [sys.executable, "-c", CHILD, str(frames_dir), str(out), mode, preset, str(scratch)]
+        wall, cpu, done = timed(functools.partial(subprocess.run, command, check=True, capture_output=True, text=True))
+    child = json.loads(done.stdout)
+    timings = child["timings"]
+    # The motion pass (deflicker's, even unstabilised) must see every frame before the first is shown.
+    startup_s = child["imports_s"] + timings["first_frame_s"] - timings["scan_s"] - timings["measure_s"]
+    return BuildRun(wall, cpu, child["python_rss_mb"], child["ffmpeg_rss_mb"], watch.peak_bytes / 1e6, startup_s)
 
 
 def _cpu_s() -> float:
@@ -154,13 +208,16 @@ def video_rows(root: Path, counts: list[int], repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, nargs="+", default=[300, 1200])
+    parser.add_argument("--frames", type=int, nargs="+", default=[200, 1200])
+    parser.add_argument("--presets", nargs="+", default=["veryfast", "medium"])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="generate frames here and keep them for the next run")
     parser.add_argument("--video-only", action="store_true", help="time video in alone, not the builds")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="descent-bench-"))
+    scratch = root / "scratch"
+    scratch.mkdir(exist_ok=True)
     rows = []
     for count in args.frames:
         frames_dir = root / f"frames-{count}-{args.size}"
@@ -172,16 +229,14 @@ def main() -> None:
             ffmpeg_alone(frames_dir, video)
         if args.video_only:
             continue
-        timings: dict[str, list[tuple[float, float]]] = {"ffmpeg": [], "off": [], "lock": []}
-        for _ in range(args.repeats):
-            timings["ffmpeg"].append(timed(ffmpeg_alone, frames_dir, root / "ffmpeg.mp4")[:2])
-            *off, memory = timed(run_descent, frames_dir, root / "descent.mp4", "off")
-            timings["off"].append((off[0], off[1]))
-            timings["lock"].append(timed(run_descent, frames_dir, root / "descent.mp4", "lock")[:2])
-        # The best wall time and the best CPU time of each, apart: CPU time (every thread of every
-        # process) is the steadier of the two on a shared machine.
-        best = {name: (min(t[0] for t in runs), min(t[1] for t in runs)) for name, runs in timings.items()}
-        rows.append((count, best, memory))
+        for preset in args.presets:
+            runs: dict[str, list[BuildRun]] = {"ffmpeg": [], "off": [], "lock": []}
+            for _ in range(args.repeats):
+                runs["ffmpeg"].append(BuildRun(*timed(functools.partial(
+                    ffmpeg_alone, frames_dir, root / "ffmpeg.mp4", preset=preset))[:2]))
+                for mode in ("off", "lock"):
+                    runs[mode].append(run_descent(frames_dir, root / "descent.mp4", mode, preset, scratch))
+            rows.append((count, preset, runs))
     if not args.video_only:
         _print_builds(rows, args.size, args.repeats)
     video_rows(root, args.frames, args.repeats)
@@ -189,21 +244,22 @@ def main() -> None:
         shutil.rmtree(root)  # over a gigabyte of frames at the default sizes
 
 
-def _print_builds(rows: list[tuple[int, dict[str, tuple[float, float]], dict[str, float]]], size: int,
-                  repeats: int) -> None:
-    print(f"\n{os.cpu_count()} cores, {size}x{size} grey PNG, libx264 crf 18 preset medium, "
-          f"best of {repeats}; ratios to ffmpeg alone in wall time, then in CPU time\n")
-    print("| frames | ffmpeg alone | descent, no stabilisation | ratio | CPU ratio | descent (lock) | ratio "
-          "| CPU ratio | descent peak RSS | ffmpeg peak RSS |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for count, best, memory in rows:
-        (f_s, f_cpu), (off, off_cpu), (lock, lock_cpu) = best["ffmpeg"], best["off"], best["lock"]
-        print(f"| {count} | {f_s:.1f} s | {off:.1f} s | {off / f_s:.2f}x | {off_cpu / f_cpu:.2f}x | {lock:.1f} s "
-              f"| {lock / f_s:.2f}x | {lock_cpu / f_cpu:.2f}x | {memory['python_rss_mb']:.0f} MB "
-              f"| {memory['ffmpeg_rss_mb']:.0f} MB |")
-    if len(rows) > 1:
-        small, large = rows[0][2]["python_rss_mb"], rows[-1][2]["python_rss_mb"]
-        print(f"\npeak memory {rows[-1][0]} vs {rows[0][0]} frames: {large / small:.2f}x")
+def _print_builds(rows: list[tuple[int, str, dict[str, list[BuildRun]]]], size: int, repeats: int) -> None:
+    # The best wall time and the best CPU time of each, apart: CPU time (every thread of every
+    # process) is the steadier of the two on a shared machine.
+    print(f"\n{os.cpu_count()} cores, {size}x{size} grey PNG, libx264 crf 18, best of {repeats}; ratios to ffmpeg "
+          "alone (same preset) in wall time, then in CPU time\n")
+    print("| frames | preset | ffmpeg alone | `--stabilise off` | CPU | default build (lock) | CPU "
+          "| peak RSS (descent / ffmpeg) | scratch peak | start-up |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for count, preset, runs in rows:
+        wall = {name: min(r.wall_s for r in rs) for name, rs in runs.items()}
+        cpu = {name: min(r.cpu_s for r in rs) for name, rs in runs.items()}
+        lock = runs["lock"][-1]
+        print(f"| {count} | {preset} | {wall['ffmpeg']:.1f} s | {wall['off'] / wall['ffmpeg']:.2f}x "
+              f"| {cpu['off'] / cpu['ffmpeg']:.2f}x | {wall['lock'] / wall['ffmpeg']:.2f}x "
+              f"| {cpu['lock'] / cpu['ffmpeg']:.2f}x | {lock.python_rss_mb:.0f} / {lock.ffmpeg_rss_mb:.0f} MB "
+              f"| {lock.scratch_peak_mb:.0f} MB | {max(r.startup_s for r in runs['off'] + runs['lock']):.2f} s |")
 
 
 if __name__ == "__main__":

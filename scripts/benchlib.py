@@ -44,7 +44,7 @@ def capture_order(frames_dir: Path) -> list[str]:
     return [f["file"] for f in sorted((f for f in truth["frames"] if not f["duplicate_of"]), key=lambda f: f["time_s"])]
 
 
-def ffmpeg_alone(frames_dir: Path, out: Path, *, fps: float = 30.0) -> float:
+def ffmpeg_alone(frames_dir: Path, out: Path, *, fps: float = 30.0, preset: str = "medium") -> float:
     """Seconds for the bundled ffmpeg to read the PNGs and encode them with descent's arguments.
 
     It reads them in capture order, as descent encodes them: in file-name order (the generator
@@ -55,7 +55,7 @@ def ffmpeg_alone(frames_dir: Path, out: Path, *, fps: float = 30.0) -> float:
     listing.write_text("".join(f"file '{frames_dir / name}'\nduration {1 / fps:.7f}\n"
                                for name in capture_order(frames_dir)))
     encode = ffmpeg_args(ffmpeg=find_ffmpeg(), width=8, height=8, colour=False, fps=fps, output=out,
-                         config=EncodeConfig())
+                         config=EncodeConfig(preset=preset))
     start = time.perf_counter()
     subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
                     "-r", f"{fps:g}", *encode[encode.index("pipe:") + 1 :]], check=True)

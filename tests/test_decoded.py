@@ -55,6 +55,28 @@ def test_the_budget_bounds_what_is_kept(make_descent, tmp_path: Path) -> None:
         assert (store.decoded, store.reused) == (2 * len(infos) - 3, 3)  # the rest are decoded again
 
 
+def test_scratch_max_caps_the_store_and_zero_turns_it_off(make_descent, tmp_path: Path) -> None:
+    """--scratch-max: a build keeps no more than it says on disk, and its video is the same frames."""
+    folder, _ = make_descent()
+    infos = _infos(folder)
+    frame_bytes = read_pixels(infos[0]).nbytes
+    store = open_store(tmp_path, infos, max_bytes=5 * frame_bytes)
+    assert store is not None and store.budget_bytes == 5 * frame_bytes
+    store.close()
+    assert open_store(tmp_path, infos, max_bytes=0) is None
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    videos = []
+    for limit in ("4", str(4 * frame_bytes / 1e9), "0"):
+        out = tmp_path / f"v{limit}.mp4"
+        done = run_cli("build", folder, "-o", out, "--scratch", scratch, "--scratch-max", limit, "-q",
+                       "--stabilise", "off")
+        assert done.returncode == 0, done.stderr
+        videos.append(decode_video(out, width=infos[0].width, height=infos[0].height))
+        assert list(scratch.iterdir()) == []  # nothing left behind
+    assert all(np.array_equal(videos[0], v) for v in videos[1:])
+
+
 def test_only_compressed_frames_that_pass_2_takes_are_kept(make_descent, tmp_path: Path) -> None:
     folder, _ = make_descent()
     infos = _infos(folder)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow  # builds a video
 TOP = {"images_found", "frames_used", "skipped_files", "time_source", "start", "end", "span_s", "rate_fps",
        "coarse_clock", "gaps", "out_of_place", "duplicates", "unreadable", "not_shown", "sizes", "bit_depths",
        "bits_used", "colour_frames", "products", "notes", "warnings", "missing_pixels", "stabilisation",
-       "normalisation", "deflicker", "altitude", "output"}
+       "normalisation", "deflicker", "altitude", "output", "timings"}
 SECTIONS = {
     "rate_fps": {"median", "min", "max"},
     "stabilisation": {"mode", "zoom", "bridged_pairs", "perspective_pairs", "frames_with_fill", "static_fraction",

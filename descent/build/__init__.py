@@ -8,6 +8,7 @@ every frame, without a video.
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,28 +41,51 @@ def build(config: BuildConfig) -> Summary:
     """Make the video. Returns what was found and done; raises DescentError on bad input."""
     check_config(config)
     keep_freed_memory()
+    clock = PhaseClock()
     with OutputLock(config.output), StagedOutputs() as staged, contextlib.ExitStack() as stack:
         stack.callback(close_videos)  # the decoders of video inputs, and the frames they keep
         stack.enter_context(decoding_with(find_ffmpeg(config.encode.ffmpeg)))  # --ffmpeg decodes video inputs too
         telemetry = load_telemetry(config.altitude)
         scanned = scan(config.source, config.run)
         check_outputs_are_not_frames(config, [f.path for f in scanned.sequence.frames])
+        scan_s = clock.lap()
         plan = plan_build(config, scanned, telemetry)
         summary = _summary_of(scanned)
+        summary.timings.update(scan_s=scan_s, plan_s=clock.lap())
         for index in np.flatnonzero(plan.repeats == 0):
             summary.mark(int(index), FrameStatus.NOT_SHOWN)
         # Pass 1 keeps what it decodes for pass 2 when the plan says so (descent.sources.decoded).
-        store = open_store(config.run.scratch, [plan.frames[i] for i in plan.shown]) if plan.decode_once else None
+        store = open_store(config.run.scratch, [plan.frames[i] for i in plan.shown],
+                           max_bytes=config.run.scratch_max_bytes) if plan.decode_once else None
         if store is not None:
             stack.callback(store.close)
         read, take = (store.read, store.take) if store is not None else (read_pixels, read_pixels)
         measured = measure(config, plan, telemetry, read=read)
         _report_measurements(summary, measured, config, telemetry)
-        summary.output = render(config, plan, measured, summary, take=take, staged=staged)
+        summary.timings["measure_s"] = clock.lap()
+        summary.output = render(config, plan, measured, summary, take=take, staged=staged,
+                                first_frame=lambda: summary.timings.setdefault("first_frame_s", clock.total()))
+        summary.timings.update(render_s=clock.lap(), total_s=clock.total())
         if config.report_path is not None:
             staged.stage(config.report_path).write_text(summary.to_json(with_frames=True))
         staged.commit()
     return summary
+
+
+class PhaseClock:
+    """Wall seconds of a run's phases, for the summary's timings."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.monotonic()
+
+    def lap(self) -> float:
+        """Seconds since the last lap (or the start), rounded to the millisecond."""
+        now = time.monotonic()
+        seconds, self.last = now - self.last, now
+        return round(seconds, 3)
+
+    def total(self) -> float:
+        return round(time.monotonic() - self.started, 3)
 
 
 def inspect(source: SourceConfig, run: RunConfig | None = None, normalise_config: NormaliseConfig | None = None, *,
@@ -76,16 +100,17 @@ def inspect(source: SourceConfig, run: RunConfig | None = None, normalise_config
     check_outputs(report, inputs=given, overwrite=overwrite)
     keep_freed_memory()
     try:
-        return _inspect(source, run, normalise_config, report, given)
+        return _inspect(source, run, normalise_config, report, given, PhaseClock())
     finally:
         close_videos()  # the decoders of video inputs, and the frames they keep
 
 
 def _inspect(source: SourceConfig, run: RunConfig, normalise_config: NormaliseConfig | None,
-             report: list[PlannedOutput], given: list[Path]) -> Summary:
+             report: list[PlannedOutput], given: list[Path], clock: PhaseClock) -> Summary:
     scanned = scan(source, run)
     check_outputs(report, inputs=[*given, *(f.path for f in scanned.sequence.frames)], overwrite=True)
     summary = _summary_of(scanned)
+    summary.timings["scan_s"] = clock.lap()
     infos = scanned.sequence.frames
     frames = read_frames(enumerate(infos), total=len(infos), strict=source.strict, workers=run.worker_count,
                          show_progress=run.progress, record=summary, desc="reading")
@@ -103,6 +128,7 @@ def _inspect(source: SourceConfig, run: RunConfig, normalise_config: NormaliseCo
         summary.bits_used = max(labelled)  # the label's SAMPLE_BIT_MASK says what the camera can produce
     summary.normalisation = normalisation_report(normalisation)
     summary.notes += normalisation.notes
+    summary.timings.update(read_s=clock.lap(), total_s=clock.total())
     for output in report:
         write_text_atomically(output.path, summary.to_json(with_frames=True))
     return summary

@@ -15,6 +15,7 @@ from descent.normalise.size import SizeConfig
 from descent.order import TimingConfig
 from descent.outputs import PlannedOutput, check_outputs
 from descent.overlay import HudConfig
+from descent.sources.decoded import SCRATCH_MAX_BYTES
 from descent.sources.times import TimeOptions
 from descent.stabilise import StabiliseConfig
 
@@ -35,6 +36,7 @@ class RunConfig:
     progress: bool = True
     decode_once: bool = True  # keep frames decoded in pass 1 on disk for pass 2 (descent.sources.decoded)
     scratch: Path | None = None  # where they are kept (default: the system temporary directory)
+    scratch_max_bytes: int = SCRATCH_MAX_BYTES  # the most kept at once (and at most half the free space)
 
     @property
     def worker_count(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -101,6 +101,23 @@ def paint_from_canvas(frames: Iterable[Frame], stabilisation: Stabilisation, *, 
         yield replace(frame, pixels=pixels, cover=None)
 
 
+def _encode(scheduled: Iterable[tuple[Frame, int]], writer: VideoWriter, record: Summary, *,
+            overlay: tuple[VideoWriter | None, Hud | None], first_frame: Callable[[], object]) -> list[ShownFrame]:
+    """Each frame to ffmpeg as many times as scheduled (and the HUD alone to the overlay video, if any)."""
+    overlay_writer, hud = overlay
+    shown_frames: list[ShownFrame] = []
+    for frame, count in scheduled:
+        record.place(frame.index, output_first=writer.frames_written, output_count=count)
+        shown_frames.append(ShownFrame(writer.frames_written, count, frame.index, frame.info.name))
+        writer.write(frame.pixels, count)
+        if len(shown_frames) == 1:
+            first_frame()
+        if overlay_writer is not None and hud is not None:
+            height, width = frame.pixels.shape[:2]
+            overlay_writer.write(hud.draw_alone(frame.index, width=width, height=height), count)
+    return shown_frames
+
+
 def draw_hud(frames: Iterable[Frame], hud: Hud, *, panel: bool) -> Iterator[Frame]:
     """The HUD on each output frame (drawn in place: the warped frame is this stage's own)."""
     for frame in frames:
@@ -149,11 +166,12 @@ def _refuse_a_constant_sequence(record: Summary, *, written: int, keep: bool) ->
 
 
 def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record: Summary, *, take: Read,
-           staged: StagedOutputs) -> Output:
+           staged: StagedOutputs, first_frame: Callable[[], object] = lambda: None) -> Output:
     """Pass 2: every shown frame developed, placed and encoded; the side outputs staged. Returns the video made.
 
     `take` decodes a frame for the last time (through the decoded store, which then forgets it). The
     side outputs go to `staged`, put in place by the caller once everything has succeeded.
+    `first_frame` is called once the first frame has gone to ffmpeg (the start-up's end).
     """
     width, height, timing = plan.width, plan.height, config.timing
     hud = Hud(config.hud, width=width, height=height, track=measured.track, sites=measured.sites) if (
@@ -168,7 +186,6 @@ def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record:
         return warp_frame(developed, stabilisation.path, width=width, height=height, border=config.stabilise.border,
                           static=stabilisation.static_mask)
 
-    shown_frames: list[ShownFrame] = []
     with contextlib.ExitStack() as stack:
         if plan.subtitles is not None:
             stack.callback(plan.subtitles.unlink, missing_ok=True)  # registered first: runs after the writers close
@@ -189,12 +206,8 @@ def render(config: BuildConfig, plan: BuildPlan, measured: Measurements, record:
             frames = in_background(paint_from_canvas(frames, stabilisation, width=width, height=height))
         if hud is not None and plan.hud_burned:
             frames = draw_hud(frames, hud, panel=config.hud.enabled)
-        for frame, count in schedule(frames, plan.repeats, hold=timing.realtime):
-            record.place(frame.index, output_first=writer.frames_written, output_count=count)
-            shown_frames.append(ShownFrame(writer.frames_written, count, frame.index, frame.info.name))
-            writer.write(frame.pixels, count)
-            if overlay_writer is not None and hud is not None:
-                overlay_writer.write(hud.draw_alone(frame.index, width=width, height=height), count)
+        shown_frames = _encode(schedule(frames, plan.repeats, hold=timing.realtime), writer, record,
+                               overlay=(overlay_writer, hud), first_frame=first_frame)
         if measured.track is not None and hud is not None:
             writer.subtitles = _write_data_track(config, plan, measured.track, hud, shown_frames, staged)
         _refuse_a_constant_sequence(record, written=len(shown_frames), keep=timing.keep_duplicates)
