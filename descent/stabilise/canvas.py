@@ -47,9 +47,6 @@ class CanvasGeometry:
         self.from_output = np.array([[sx, 0.0, 0.5 * sx - 0.5 + self.margin_px[0]],
                                      [0.0, sy, 0.5 * sy - 0.5 + self.margin_px[1]], [0.0, 0.0, 1.0]])
 
-    def seen_at_canvas(self, seen: np.ndarray) -> np.ndarray:
-        return cv2.resize(seen, self.size, interpolation=cv2.INTER_NEAREST)
-
     def output_part(self, picture: np.ndarray) -> np.ndarray:
         """The part of a canvas-sized picture that the output shows."""
         (mx, my), (w, h) = self.margin_px, self.inner
@@ -70,6 +67,7 @@ class Canvas:
         self.pixels: np.ndarray | None = None  # the canvas, at geometry.size
         self.seen: np.ndarray | None = None  # 255 where it holds ground, at geometry.seen_size
         self.to_now = np.eye(3)  # output pixels when the canvas was last carried -> the current output's
+        self.since_entered = 0  # frames composed since one entered the canvas
         self.filled_share = 0.0  # of the last frame composed: output painted from the canvas or the backdrop
         self.unseen_share = 0.0  # ... of which no frame had seen: the backdrop
 
@@ -79,21 +77,33 @@ class Canvas:
 
         `moved` takes the previous frame composed to this one (output pixels); None for the first.
         `usable`: the frame's place on the ground is known (measured, not bridged or blinded by dust),
-        so its ground enters the canvas. A frame whose place is a guess neither sets the canvas's
-        brightness nor enters it, and its fill is warped from the canvas where it was left.
+        so its ground enters the canvas (if it covers the whole output, one frame in MARGIN_EVERY
+        does). A frame whose place is a guess neither sets the canvas's brightness nor enters it,
+        and its fill is warped from the canvas where it was left.
         """
         if moved is not None:
             self.to_now = moved @ self.to_now
+        self.since_entered += 1
         shown = self.geometry.output_part(cover.shown)
-        # Taken before the paint, which works in place: the canvas must not take its own fill back.
+        covers = bool(shown.min() == 255)
+        # A frame that covers the whole output needs no fill, and the next frame's ground is nearly all
+        # its ground again: one in MARGIN_EVERY of those enters (the one warped onto the margins too).
+        enters = usable and (not covers or self.pixels is None or cover.picture is not None
+                             or self.since_entered >= MARGIN_EVERY)
+        if covers:
+            self.filled_share = self.unseen_share = 0.0
+            if not enters:
+                return picture
         small = cv2.resize(picture, self.geometry.inner, interpolation=cv2.INTER_AREA)  # the frame at the canvas's size
-        on_canvas, ground = self._on_canvas(small, cover) if usable else (None, None)
-        if usable:
+        # Taken before the paint, which works in place: the canvas must not take its own fill back.
+        on_canvas, ground = self._on_canvas(small, cover) if enters else (None, None)
+        if enters:
             self._carry()  # the canvas where the output is now: the paint then needs no warp of its own
-        out = picture if bool(shown.min() == 255) else self._paint(picture, small, shown, cover)
+        out = picture if covers else self._paint(picture, small, shown, cover)
         if on_canvas is not None and ground is not None:
             self._match_brightness(on_canvas, ground)
             self._take(on_canvas, ground)
+            self.since_entered = 0
         return out
 
     def _on_canvas(self, small: np.ndarray, cover: Cover) -> tuple[np.ndarray, np.ndarray]:
@@ -136,14 +146,12 @@ class Canvas:
         if self.pixels is None or self.seen is None:
             return backdrop[rows, columns], np.zeros(size[::-1], np.uint8)
         mx, my = self.geometry.margin_px
-        if np.array_equal(self.to_now, np.eye(3)):  # carried to now already
-            rows_now, columns_now = slice(rows.start + my, rows.stop + my), slice(columns.start + mx, columns.stop + mx)
-            seen = self.geometry.seen_at_canvas(self.seen)[rows_now, columns_now]
-            return cv2.copyTo(self.pixels[rows_now, columns_now], seen, backdrop[rows, columns]), seen
         # Canvas pixels as kept -> pixels of this rectangle now.
         to_rectangle = np.array([[1.0, 0.0, -(columns.start + mx)], [0.0, 1.0, -(rows.start + my)], [0.0, 0.0, 1.0]])
-        matrix = to_rectangle @ self._canvas_to_now()
-        pixels = warp_edge_replicated(self.pixels, matrix, size, flags=cv2.INTER_LINEAR)
+        fresh = np.array_equal(self.to_now, np.eye(3))  # carried to now already: its pixels are where they show
+        matrix = to_rectangle if fresh else to_rectangle @ self._canvas_to_now()
+        pixels = (self.pixels[rows.start + my : rows.stop + my, columns.start + mx : columns.stop + mx] if fresh
+                  else warp_edge_replicated(self.pixels, matrix, size, flags=cv2.INTER_LINEAR))
         seen_to_rectangle = matrix @ np.linalg.inv(_scaling(*self.geometry.size, *self.geometry.seen_size))
         seen = _warp(self.seen, seen_to_rectangle, size, cv2.BORDER_CONSTANT, cv2.INTER_NEAREST)
         return cv2.copyTo(pixels, seen, backdrop[rows, columns]), seen
