@@ -38,6 +38,9 @@ An instrument check first runs the same figures on a descent warped by a known p
 
 Usage: python scripts/bench_stabilise.py [--frames 240] [--size 512] [--keep DIR]
        python scripts/bench_stabilise.py --sweep [--count 12] [--seed 1] [--size 256] [--frames 120]
+                                          [--keep DIR [--rescore]]
+(--rescore scores the videos a kept sweep made again, without building them: for a change of the
+instrument alone.)
 """
 
 from __future__ import annotations
@@ -295,7 +298,11 @@ def describe(spec: DescentSpec) -> str:
 def locate_all(video: np.ndarray, sources: np.ndarray) -> list[np.ndarray | None]:
     """Each output frame's map from its input frame (None where it cannot be placed). Where SIFT finds
     too little (dust, soft ground), the last frame placed is the guess; frames before the first one
-    placed get a second try from the frame after them."""
+    placed get a second try from the frame after them.
+
+    (Carrying each guess through the input's true motion, as if the output held still, was tried:
+    it placed more frames, some of them wrongly, and the worst jitter of smooth mode went from 3.2
+    to 6.1 px on the sweep's same videos. Not kept.)"""
     maps: list[np.ndarray | None] = []
     guess = None
     for out, source in zip(video, sources, strict=True):
@@ -323,10 +330,10 @@ def defined_site_px(views: list[np.ndarray], last: int, width: int, height: int)
 def score(video: np.ndarray, sources: np.ndarray, frames: list[dict], terrain: Terrain, dusty: np.ndarray,
           last: int, maps: list[np.ndarray | None] | None = None) -> Figures:
     """The figures of one decoded output video whose input frames (decoded the same way) are `sources`."""
-    maps = locate_all(video, sources) if maps is None else maps
     size = video.shape[2], video.shape[1]
     views = [np.array(f["frame_to_ground"]) for f in frames]
     steps = [np.eye(3)] + [np.linalg.solve(views[k], views[k - 1]) for k in range(1, len(views))]
+    maps = locate_all(video, sources) if maps is None else maps
     placed = [k for k, m in enumerate(maps) if m is not None]
     site_px = defined_site_px(views, last, sources.shape[2], sources.shape[1])
     sites = np.array([project(maps[k], site_px[k:k + 1])[0] for k in placed])
@@ -356,27 +363,18 @@ def score(video: np.ndarray, sources: np.ndarray, frames: list[dict], terrain: T
 SWEEP_VARIANTS = ("descent lock", "descent smooth", "vid.stab")
 
 
-def sweep_descent(spec: DescentSpec, root: Path, name: str) -> tuple[dict[str, Figures], str]:
-    """Build one descent every way, decode, and score each video against the truth."""
+def sweep_descent(spec: DescentSpec, root: Path, name: str, *, rebuild: bool = True) -> tuple[dict[str, Figures], str]:
+    """Build one descent every way, decode, and score each video against the truth (`rebuild` False:
+    the videos an earlier run kept, scored again)."""
     frames_dir, _, work = prepare(root, name, spec)
     truth = json.loads((frames_dir / "truth.json").read_text())
     frames = sorted((f for f in truth["frames"] if not f["duplicate_of"]), key=lambda f: f["time_s"])
     dusty = np.array([f["index"] >= spec.frames - spec.dust_frames for f in frames])
-    subprocess.run([sys.executable, "-m", "descent", "build", str(frames_dir), "-o", str(work / "lossless.mkv"), "-y",
-                    "-q", "--stabilise", "off", "--crf", "0"], check=True)
+    notes = _build_variants(frames_dir, work) if rebuild else ["scored again"]
     sources = decode_grey(work / "lossless.mkv")
-    videos: dict[str, Path] = {}
-    notes = []
-    motion_file = work / "motion.json"
-    motion_file.unlink(missing_ok=True)  # measured anew by this version of descent
-    for mode in ("lock", "smooth"):
-        _, summary = descent_build(frames_dir, work / f"{mode}.mp4", mode, "--motion", str(motion_file))
-        stab = summary.get("stabilisation", {})
-        notes.append(f"{mode}: zoom {stab.get('zoom', float('nan')):.2f}x, "
-                     f"{stab.get('frames_with_fill', '?')} frames with fill")
-        videos[f"descent {mode}"] = work / f"{mode}.mp4"
-    vidstab(work / "lossless.mkv", work / "vidstab.mp4", work)
+    videos = {f"descent {mode}": work / f"{mode}.mp4" for mode in ("lock", "smooth")}
     videos["vid.stab"] = work / "vidstab.mp4"
+    motion_file = work / "motion.json"
     terrain = terrain_for(replace(spec))
     results = {}
     for variant, path in videos.items():
@@ -386,6 +384,23 @@ def sweep_descent(spec: DescentSpec, root: Path, name: str) -> tuple[dict[str, F
             continue
         results[variant] = score(video, sources, frames, terrain, dusty, last_measured(frames, motion_file))
     return results, "; ".join(notes)
+
+
+def _build_variants(frames_dir: Path, work: Path) -> list[str]:
+    """descent (lock, smooth, with one motion file) and vid.stab, each from the same lossless frames;
+    notes on descent's builds."""
+    subprocess.run([sys.executable, "-m", "descent", "build", str(frames_dir), "-o", str(work / "lossless.mkv"), "-y",
+                    "-q", "--stabilise", "off", "--crf", "0"], check=True)
+    motion_file = work / "motion.json"
+    motion_file.unlink(missing_ok=True)  # measured anew by this version of descent
+    notes = []
+    for mode in ("lock", "smooth"):
+        _, summary = descent_build(frames_dir, work / f"{mode}.mp4", mode, "--motion", str(motion_file))
+        stab = summary.get("stabilisation", {})
+        notes.append(f"{mode}: zoom {stab.get('zoom', float('nan')):.2f}x, "
+                     f"{stab.get('frames_with_fill', '?')} frames with fill")
+    vidstab(work / "lossless.mkv", work / "vidstab.mp4", work)
+    return notes
 
 
 def fill_cost_ms() -> str:
@@ -424,13 +439,13 @@ def fill_cost_ms() -> str:
     return f"{1000 * float(np.median(times[5:])):.2f} ms a 1024x1024 frame on one core (median of 35)"
 
 
-def sweep(root: Path, count: int, seed: int, size: int, frames: int) -> list[str]:
+def sweep(root: Path, count: int, seed: int, size: int, frames: int, *, rescore: bool = False) -> list[str]:
     specs = draw_specs(count, seed, size, frames)
     per_descent: list[dict[str, Figures]] = []
     lines = [f"\nenvelope sweep: {count} descents of {frames} frames at {size}x{size}, seed {seed}"]
     for k, spec in enumerate(specs):
         start = time.perf_counter()
-        results, notes = sweep_descent(spec, root, f"sweep-{seed}-{k}")
+        results, notes = sweep_descent(spec, root, f"sweep-{seed}-{k}", rebuild=not rescore)
         per_descent.append(results)
         print(f"[{k + 1}/{count}] {describe(spec)} ({time.perf_counter() - start:.0f} s; {notes})", flush=True)
         for variant, fig in results.items():
@@ -560,6 +575,7 @@ def main() -> None:
     parser.add_argument("--speed-frames", type=int, default=150, help="frames for the timing scenario")
     parser.add_argument("--speed-size", type=int, default=1024)
     parser.add_argument("--keep", type=Path, help="generate frames here and keep them for the next run")
+    parser.add_argument("--rescore", action="store_true", help="with --sweep --keep: score the kept videos again")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="descent-stab-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -567,7 +583,8 @@ def main() -> None:
         size, frames = args.size or 256, args.frames or 120
         lines = [] if args.no_validate else validate(root, size)
         print("\n".join(lines), flush=True)
-        print("\n".join(sweep(root, args.count, args.seed, size, frames)))
+        rescore = args.rescore and args.keep is not None
+        print("\n".join(sweep(root, args.count, args.seed, size, frames, rescore=rescore)))
         if not args.keep:
             shutil.rmtree(root)
         return

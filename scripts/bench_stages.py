@@ -178,7 +178,9 @@ def main() -> None:
     print("|---|---:|")
     for name, ms in rows:
         print(f"| {name} | {ms:.2f} |")
-    print(f"| **descent's stages, total** | **{sum(ms for _, ms in rows):.2f}** |")
+    # One frame goes through one placement: the total takes the one leaving a sixth to the fill.
+    one_placement = [ms for name, ms in rows if not name.endswith("frame covering")]
+    print(f"| **descent's stages, total (frame a sixth uncovered)** | **{sum(one_placement):.2f}** |")
     for name, ms in encoders:
         print(f"| {name} | {ms:.2f} |")
     if not args.keep:
