@@ -21,8 +21,9 @@ descent without flicker is the reference (the truth: its dust and step are real 
   flicker left   flicker_rms (periods under 1 s of video) of the output's log brightness (centre
                  half) less the reference's, over the same of the input: 1 is no correction.
                  The gain is applied to the counts above black, as an exposure gain scales them;
-                 "as built today" applies it as ToneMap.lut does, to the counts before black is
-                 taken off, which scales the camera's black offset too and leaves flicker of its own
+                 "as built today" is the build's own develop (NormalisePlan.develop), which must
+                 agree (it applied the gain to the raw counts until this version, scaling the
+                 camera's black offset too, and left flicker of its own)
   no flicker     the largest change of any frame's brightness by the correction
   step ramp      the largest movement, in the 5 frames before the step, that the step causes
                  (output with the step less output without it, less the same for the reference)
@@ -170,9 +171,8 @@ def develop_all(samples: list[np.ndarray], plan: NormalisePlan, gains: np.ndarra
 def develop_above_black(samples: list[np.ndarray], tone: ToneMap, gains: np.ndarray) -> np.ndarray:
     """8-bit frames with each gain applied to the counts above black: what an exposure gain scales.
 
-    ToneMap.lut(gain) multiplies the counts before taking black off, so it scales the camera's black
-    offset too, and a gain g moves a frame's brightness by g and a little more; this is the curve
-    with the gain where the deflicker means it."""
+    Written out here, apart from the build's develop, so that the bench checks the build against the
+    curve the deflicker means (until this version, the build scaled the camera's black offset too)."""
     out = []
     for s, g in zip(samples, gains, strict=True):
         scaled = np.clip((s.astype(np.float32) - tone.black) * np.float32(g) / (tone.white - tone.black), 0, 1)

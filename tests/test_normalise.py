@@ -14,6 +14,8 @@ from synthetic_descent import colour_test_image
 
 from descent.encode import find_ffmpeg
 from descent.errors import UsageError
+from descent.frames import FrameInfo
+from descent.normalise import NormaliseConfig, plan_normalisation
 from descent.normalise.bayer import PATTERNS, demosaic, detect_mosaic, grey_world, parse_white_balance
 from descent.normalise.calibrate import estimate_vignetting, find_defects, flat_gain, vignetting_gain
 from descent.normalise.deflicker import brightness_log_ratio, deflicker_gains, high_frequency_rms
@@ -183,7 +185,27 @@ def test_gain_is_folded_into_the_lookup() -> None:
     tone = ToneMap(black=100, white=1100)
     frame = np.full((4, 4), 600, np.uint16)
     assert tone.apply(frame, (1.0,))[0, 0] == 128
-    assert tone.apply(frame, (1.5,))[0, 0] == 204  # 900 counts: (900 - 100) / 1000 of the range
+    assert tone.apply(frame, (1.5,))[0, 0] == 204  # white balance scales the counts: 900, (900 - 100) / 1000
+
+
+def test_the_deflicker_gain_scales_the_signal_above_black() -> None:
+    """An exposure gain scales what the scene gives, not the camera's black offset: a frame of a
+    camera with 200 counts of black, corrected by 1.25, is 1.25x brighter above the curve's black,
+    as its brightness ratio was measured (on analysis copies, above that black). Taken on the
+    counts instead, the offset was scaled too (the old way: 2.5% brighter still, here)."""
+    rng = np.random.default_rng(2)
+    scene = rng.uniform(200, 2000, (64, 64))
+    frame = np.rint(200 + scene).astype(np.uint16)  # the camera's offset under the scene
+    info = FrameInfo(path=Path("f.png"), width=64, height=64, channels=1, bit_depth=16)
+    plan = plan_normalisation([info], NormaliseConfig(defects=False, bayer="none"), workers=1,
+                              read=lambda _: frame.copy())
+    above = plan.analysis_grey(frame).astype(np.float64)
+    developed = plan.develop(frame, gain=1.25, colour=False).astype(np.float64)
+    plain = plan.develop(frame, gain=1.0, colour=False).astype(np.float64)
+    unclipped = developed < 250
+    assert np.allclose(developed[unclipped], np.clip(1.25 * plain[unclipped], 0, 255), atol=1.01)
+    assert abs(developed[unclipped].mean() / plain[unclipped].mean() - 1.25) < 0.01
+    assert np.allclose(plain, above, atol=1.01)  # gamma 1: developed and analysed alike
 
 
 def test_local_contrast_lifts_flat_ground() -> None:

@@ -160,7 +160,7 @@ class NormalisePlan:
         balanced = demosaiced or (self.balance_all_colour and pixels.ndim == 3)
         channel_gains = self.white_balance if balanced else (1.0, 1.0, 1.0)
         tone = self.tone if pixels.dtype == np.uint16 else replace(IDENTITY_8BIT, gamma=self.tone.gamma)
-        out = tone.apply(pixels, tuple(g * gain for g in (channel_gains if pixels.ndim == 3 else (1.0,))),
+        out = tone.apply(pixels, channel_gains if pixels.ndim == 3 else (1.0,), exposure=gain,
                          first=VIDEO_RANGE_TABLE if video_range else None)
         if self.contrast:
             out = local_contrast(out)

@@ -43,23 +43,27 @@ class ToneMap:
     gamma: float = 1.0  # > 1 brightens the shadows (2.2 for linear sensor data shown on a display)
     levels: int = 65536  # 256 for 8-bit input
 
-    def lut(self, gain: float = 1.0) -> np.ndarray:
-        """The table for one frame; `gain` multiplies the counts first (exposure correction, white balance)."""
+    def lut(self, gain: float = 1.0, *, exposure: float = 1.0) -> np.ndarray:
+        """The table for one frame. `gain` multiplies the counts first (white balance); `exposure` (the
+        deflicker gain) multiplies them above black, as an exposure scales the signal and not the
+        camera's black offset, and as the brightness ratios it comes from were measured (on
+        analysis copies, above black)."""
         counts = np.arange(self.levels, dtype=np.float32) * np.float32(gain)
-        scaled = np.clip((counts - self.black) / max(self.white - self.black, 1), 0.0, 1.0)
+        scaled = np.clip((counts - self.black) * np.float32(exposure) / max(self.white - self.black, 1), 0.0, 1.0)
         if self.gamma != 1.0:
             scaled = scaled ** np.float32(1.0 / self.gamma)
         return np.rint(scaled * 255.0).astype(np.uint8)
 
-    def apply(self, pixels: np.ndarray, gains: tuple[float, ...], *, first: np.ndarray | None = None) -> np.ndarray:
-        """Map a grey (one gain) or BGR (one gain per channel) frame to 8 bits.
+    def apply(self, pixels: np.ndarray, gains: tuple[float, ...], *, exposure: float = 1.0,
+              first: np.ndarray | None = None) -> np.ndarray:
+        """Map a grey (one gain) or BGR (one gain per channel) frame to 8 bits, `exposure` above black.
 
         `first` (256 entries, 8-bit grey only) is a table the pixels go through before the curve:
         composed with it, so the frame is still looked up once (VIDEO_RANGE_TABLE for a grey video)."""
         if pixels.ndim == 2:
-            lut = self.lut(gains[0])
+            lut = self.lut(gains[0], exposure=exposure)
             return _lookup(pixels, lut if first is None else lut[first])
-        channels = [_lookup(pixels[:, :, c], self.lut(gains[c])) for c in range(3)]
+        channels = [_lookup(pixels[:, :, c], self.lut(gains[c], exposure=exposure)) for c in range(3)]
         return cv2.merge(channels)
 
 
