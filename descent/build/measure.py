@@ -68,9 +68,13 @@ def measure(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None, *
                                   read=read, progress=bar)
         motions: list[FrameMotion] | None = stabilisation.motions
     elif plan.measures_motion:
+        # Deflicker alone compares brightness on shared ground, to which a first estimate aligns the
+        # pair well enough (the ratios' error is the same on generated descents) at half the cost;
+        # the altitude's image chain and the site marker need the precise motion.
         motions = measure_motion(infos, user_mask=None, workers=run.worker_count,
                                  prepare=normalisation.analysis_grey, read=read,
-                                 progress=lambda items, total: bar(items, total, "measuring motion")).motions
+                                 progress=lambda items, total: bar(items, total, "measuring motion"),
+                                 precise=plan.altitude or plan.mark_site).motions
     else:
         motions = None
     # The stabiliser has chained the motions already; without it, chain them here.

@@ -98,8 +98,12 @@ Measured = tuple[PairMotion | None, float | None]  # motion and support; log gai
 
 def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, workers: int,
                    prepare: Prepare = as_decoded, read: Read = read_pixels,
-                   progress: Callable[[Iterable[object], int], Iterator[object]]) -> Analysis:
+                   progress: Callable[[Iterable[object], int], Iterator[object]],
+                   precise: bool = True) -> Analysis:
     """Motion of every frame relative to the one before it, bridged where it could not be measured.
+
+    `precise` False: each pair's first estimate only (estimate_motion), for a build that needs the
+    motion only to compare brightness (deflicker without stabilisation or the altitude chain).
 
     Workers take runs of CHUNK_FRAMES consecutive frames, decode them and measure each pair; a
     run's first pair decodes the frame before it once more (one frame in CHUNK_FRAMES), which
@@ -123,7 +127,7 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
     def measure(index: int, before: np.ndarray | None, after: np.ndarray | None) -> Measured:
         if before is None or after is None or before.shape != after.shape:
             return None, None
-        motion = known[index] if index in known else measure_pair(before, after, mask)
+        motion = known[index] if index in known else measure_pair(before, after, mask, precise=precise)
         h, w = before.shape
         ground = _resized(mask, (w, h))
         # Unmeasured motion (dust, darkness): the brightness is compared unaligned, which at these

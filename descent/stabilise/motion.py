@@ -241,13 +241,15 @@ def _at_mean(picture: np.ndarray, mean: float) -> np.ndarray:
 
 
 def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarray | None, *,
-                    guess: Similarity | None = None) -> PairMotion | None:
+                    guess: Similarity | None = None, precise: bool = True) -> PairMotion | None:
     """The motion taking `previous` to `current`, or None when the pair has too little texture or
     agreement to trust. `corners` are found in `previous` (find_corners).
 
     Lucas-Kanade windows assume pure translation, so a rotation or zoom between the frames biases
     each track a little. A second round on `current` warped back by the first estimate, where
-    what is left is nearly a pure translation, removes that bias.
+    what is left is nearly a pure translation, removes that bias. `precise` False stops at the
+    first estimate, good to a pixel or two at half the cost: enough to compare two frames'
+    brightness on the ground they share (deflicker alone), not to hold a site still.
     """
     if corners is None:
         return None
@@ -263,9 +265,14 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
     if guess is not None:
         predicted = cv2.transform(coarse_corners, to_pixels(guess, w, h)).astype(np.float32)
     tracks = _track(previous, matched, coarse_corners, predicted, fine=False)
-    coarse = None if tracks is None else _coarse_model(*tracks)
-    if coarse is None:
+    first = None if tracks is None else _coarse_model(*tracks)
+    if first is None:
         return None
+    coarse, count, ratio, residual = first
+    if not precise:
+        if count < MIN_INLIERS or ratio < MIN_INLIER_RATIO:
+            return None
+        return _pair_motion(coarse, count, ratio, residual, w, h)
     aligned = warp_picture(matched, coarse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            border=cv2.BORDER_REPLICATE)
     # Warped back, the current frame leaves a band it does not cover, filled by replicated edge
@@ -283,7 +290,11 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
         matrix, count, ratio, residual = perspective
     if count < MIN_INLIERS or ratio < MIN_INLIER_RATIO or residual > MAX_RESIDUAL_PX:
         return None
-    full = coarse @ matrix
+    return _pair_motion(coarse @ matrix, count, ratio, residual, w, h)
+
+
+def _pair_motion(full: np.ndarray, count: int, ratio: float, residual: float, w: int, h: int) -> PairMotion | None:
+    """A pair's motion from its pixel matrix (similarity or homography) at the analysis copy's size."""
     to_norm = pixel_to_normalised(w, h)
     from_norm = np.linalg.inv(to_norm)
     if is_affine(full):
@@ -312,35 +323,37 @@ def even_contrast(image: np.ndarray) -> np.ndarray:
     return cv2.convertScaleAbs(cv2.divide(detail, spread), alpha=EVEN_CONTRAST, beta=MID_GREY)
 
 
-def measure_pair(previous: np.ndarray, current: np.ndarray, mask: np.ndarray | None = None) -> PairMotion | None:
+def measure_pair(previous: np.ndarray, current: np.ndarray, mask: np.ndarray | None = None, *,
+                 precise: bool = True) -> PairMotion | None:
     """estimate_motion on the pair, and where that fails, again with the local contrast evened out.
 
     The second try is only a fallback, so that every pair the plain copies measure is measured as
     before. On generated descents it measured the first half of a plume's dust (centre within
     0.2 px of the truth) where the plain pair was bridged, and the site then holds into the dust.
     """
-    found = estimate_motion(previous, current, find_corners(previous, mask))
+    found = estimate_motion(previous, current, find_corners(previous, mask), precise=precise)
     if found is not None:
         return found
     evened = even_contrast(previous)
-    return estimate_motion(evened, even_contrast(current), find_corners(evened, mask))
+    return estimate_motion(evened, even_contrast(current), find_corners(evened, mask), precise=precise)
 
 
-def _coarse_model(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
+def _coarse_model(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, int, float, float] | None:
     """The first estimate, good to a pixel or two: a similarity, or a homography where a tilting
     camera bends the motion too far from any similarity (a degree of tilt moves the corners of a
-    512 px frame several pixels against the middle)."""
+    512 px frame several pixels against the middle); with the similarity's support (inliers, their
+    share, their residual)."""
     fitted = _fit(src, dst, threshold_px=COARSE_THRESHOLD_PX)
     if fitted is None:
         return None
-    matrix, count, ratio, _ = fitted
+    _, count, ratio, residual = fitted
     if ratio >= 0.8 or len(src) < MIN_INLIERS:
-        return matrix
+        return fitted
     homography, flags = cv2.findHomography(src, dst, cv2.RANSAC, COARSE_THRESHOLD_PX, maxIters=2000,
                                            confidence=0.999)
     if homography is None or int(flags.sum()) < 1.25 * count:
-        return matrix
-    return homography
+        return fitted
+    return homography, count, ratio, residual
 
 
 def _perspective(src: np.ndarray, dst: np.ndarray,
