@@ -65,8 +65,9 @@ Scratch = Annotated[str | None, typer.Option(
     "'off' to decode them twice. Default: the system temporary directory, unless it is held in memory.",
     show_default=False)]
 ScratchMax = Annotated[float, typer.Option(
-    "--scratch-max", metavar="GB", min=0.0, help="The most disk the frames waiting for the encoding pass may take; "
-    "frames beyond it are decoded again (about 1 GB a thousand 1024x1024 grey frames; 0: decode every frame twice).")]
+    "--scratch-max", metavar="GB", min=0.0, max=1e9, help="The most disk the frames waiting for the encoding "
+    "pass may take; frames beyond it are decoded again (about 1 GB a thousand 1024x1024 grey frames; 0: decode "
+    "every frame twice).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, notes or summary.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout (with "
                                      "'timings': each phase's wall seconds and first_frame_s, the start to the "

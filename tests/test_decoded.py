@@ -75,6 +75,9 @@ def test_scratch_max_caps_the_store_and_zero_turns_it_off(make_descent, tmp_path
         videos.append(decode_video(out, width=infos[0].width, height=infos[0].height))
         assert list(scratch.iterdir()) == []  # nothing left behind
     assert all(np.array_equal(videos[0], v) for v in videos[1:])
+    for wrong in ("inf", "-1", "4GB"):  # one line, the usage exit code, no traceback
+        refused = run_cli("build", folder, "-o", tmp_path / "w.mp4", "--scratch-max", wrong, "-q")
+        assert refused.returncode == 2 and "--scratch-max" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_only_compressed_frames_that_pass_2_takes_are_kept(make_descent, tmp_path: Path) -> None:

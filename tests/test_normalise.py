@@ -174,6 +174,13 @@ def test_bits_used_by_a_12_bit_camera() -> None:
     assert bits_used(sample_histogram(frame)) == 12
 
 
+def test_frames_too_small_for_a_mosaic_are_grey() -> None:
+    """A 2x2 or 1x1 frame has no neighbouring cells to compare: no pattern, and no division by zero."""
+    rng = np.random.default_rng(3)
+    for side in (1, 2, 3):
+        assert detect_mosaic([rng.integers(0, 255, (side, side)).astype(np.uint8)]).pattern is None
+
+
 def test_gamma_brightens_midtones_only() -> None:
     linear = ToneMap(black=0, white=1000).lut()
     bright = ToneMap(black=0, white=1000, gamma=2.2).lut()

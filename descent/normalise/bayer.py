@@ -58,7 +58,8 @@ def _lattices(mosaic: np.ndarray) -> list[np.ndarray]:
 
 def detect_mosaic(samples: list[np.ndarray]) -> MosaicGuess:
     """A Bayer pattern from single-channel frames of a sequence, or None when they are grey."""
-    if not samples or any(s.ndim != 2 for s in samples):
+    # Neighbouring cells are compared: a frame under 4 pixels a side has none (and nothing to demosaic).
+    if not samples or any(s.ndim != 2 or min(s.shape) < 4 for s in samples):
         return MosaicGuess(None, 0.0, 1.0)
     means = np.zeros(4)
     log_ratio = 0.0  # > 0: the 01 and 10 sites pair up more closely than 00 and 11 do (greens at 01, 10)
