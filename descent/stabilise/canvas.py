@@ -153,8 +153,13 @@ class Canvas:
         pixels = (self.pixels[rows.start + my : rows.stop + my, columns.start + mx : columns.stop + mx] if fresh
                   else warp_edge_replicated(self.pixels, matrix, size, flags=cv2.INTER_LINEAR))
         seen_to_rectangle = matrix @ np.linalg.inv(_scaling(*self.geometry.size, *self.geometry.seen_size))
-        seen = _warp(self.seen, seen_to_rectangle, size, cv2.BORDER_CONSTANT, cv2.INTER_NEAREST)
-        return cv2.copyTo(pixels, seen, backdrop[rows, columns]), seen
+        # The seen mask's cells are 8 output pixels: cut along them, the fill's edge against the backdrop
+        # is a staircase. Interpolated, the mask's half-way contour cuts the cells' corners, and its upper
+        # half ramps the canvas in over half a cell, inside the seen ground alone.
+        interpolated = _warp(self.seen, seen_to_rectangle, size, cv2.BORDER_CONSTANT, cv2.INTER_LINEAR)
+        weight = cv2.addWeighted(interpolated, 2.0, interpolated, 0.0, -255.0)
+        seen = cv2.threshold(interpolated, 127, 255, cv2.THRESH_BINARY)[1]
+        return _blend(pixels, backdrop[rows, columns], weight), seen
 
     def _paint(self, picture: np.ndarray, small: np.ndarray, shown: np.ndarray, cover: Cover) -> np.ndarray:
         """Blend the frame (`small`: at the canvas's size) over the fill, in place, wherever the frame
