@@ -100,3 +100,28 @@ def test_an_unexpected_error_is_one_line_and_exit_70(capsys: pytest.CaptureFixtu
     assert stopped.value.exit_code == 70
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == ["descent: error: unexpected RuntimeError: a bug (run again with --debug for details)"]
+
+
+@pytest.mark.parametrize("border", ["fill", "black"])
+def test_a_wider_output_shows_the_whole_frame_stabilised(tmp_path: Path, border: str) -> None:
+    """Square frames in a 16:9 video, stabilised: the whole frame is fitted in (its top and bottom
+    rows too), as an unstabilised build does, and the sides are filled; they used to be cut off."""
+    import cv2
+
+    rng = np.random.default_rng(8)
+    ground = cv2.GaussianBlur(rng.integers(60, 200, (256, 256)).astype(np.uint8), (0, 0), 2)
+    ground[:6], ground[-6:] = 255, 0  # a white top edge and a black bottom edge
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in range(12):  # a camera holding still, its noise a level or two
+        frame = ground.copy()
+        frame[6:-6] = np.clip(frame[6:-6] + rng.integers(-2, 3, (244, 256)), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"f{k:02d}.png"), frame)
+    out = tmp_path / "v.mp4"
+    done = run_cli("build", folder, "-o", out, "--size", "320x180", "--border", border, "-q")
+    assert done.returncode == 0, done.stderr
+    video = decode_video(out, width=320, height=180).astype(int)
+    middle = video[:, :, 100:220]
+    assert middle[:, :2].mean() > 230 and middle[:, -2:].mean() < 25  # both edges of the frame are shown
+    if border == "black":
+        assert video[:, :, :60].mean() < 20 and video[:, :, -60:].mean() < 20  # beside it: black bars

@@ -67,17 +67,21 @@ class CameraPath:
     needs_fill: np.ndarray  # n bools: frames whose corrected picture does not cover the output
     site: tuple[float, float]  # the landing site, ground coordinates
     rectify: np.ndarray | None = None  # n x 3 x 3, normalised: each frame's perspective shake undone
+    # The scale that fits a whole frame inside an output of another shape (a square frame in a 16:9
+    # video: its height, not its width, fills the output), before the zoom; 1 for --border crop,
+    # which covers the output instead, and for outputs of the frames' shape or taller.
+    fit: float = 1.0
 
     def correction(self, index: int) -> Similarity:
         """Frame `index` (normalised) to output (normalised) coordinates, zoom included."""
         camera = Similarity(*self.camera[index])
         target = Similarity(*self.target[index])
-        return camera.then(target.inverse()).then(Similarity(math.log(self.zoom), 0.0, 0.0, 0.0))
+        return camera.then(target.inverse()).then(Similarity(math.log(self.zoom * self.fit), 0.0, 0.0, 0.0))
 
     def output_motion(self, before: int, after: int, *, width: int, height: int) -> np.ndarray:
         """The 3x3 pixel matrix taking output frame `before` to output frame `after`: where the ground
         shown in one is shown in the other (the canvas is carried by it)."""
-        zoom = Similarity(math.log(self.zoom), 0.0, 0.0, 0.0)
+        zoom = Similarity(math.log(self.zoom * self.fit), 0.0, 0.0, 0.0)
         ground = zoom.inverse().then(Similarity(*self.target[before]))  # output `before` -> ground
         normalised = ground.then(Similarity(*self.target[after]).inverse()).then(zoom)
         return np.vstack([to_pixels(normalised, width, height), [0.0, 0.0, 1.0]])
@@ -177,8 +181,13 @@ def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: f
     rectify = _rectification(motions, lambda columns: smooth_columns(columns, smoothness), aspect=frame_aspect)
     margins = None if rectify is None else _edge_shift(rectify, frame_aspect)
 
+    # An output wider than the frames would show a frame at full width, cutting its top and bottom:
+    # every border but crop fits the whole frame in instead, as an unstabilised build does.
+    fit = 1.0 if config.border is Border.CROP else min(1.0, out_aspect / frame_aspect)
+
     def zoom_for(target: np.ndarray) -> tuple[np.ndarray, float]:
-        needed = required_zoom(camera, target, frame_aspect=frame_aspect, out_aspect=out_aspect, margins=margins)
+        # The enlargement (after the fit) at which each frame covers the output.
+        needed = required_zoom(camera, target, frame_aspect=frame_aspect, out_aspect=out_aspect, margins=margins) / fit
         if config.border not in (Border.CROP, Border.FILL):
             return needed, 1.0
         # The 98th percentile, so one wild frame does not shrink the whole video; it gets a fill.
@@ -197,7 +206,7 @@ def plan_path(motions: list[FrameMotion], config: PathConfig, *, frame_aspect: f
                 break  # (with the fill, what the crop cannot cover is painted: the path stays smooth)
             lam /= 4  # the correction asks for more crop than the budget: follow the camera closer
     return CameraPath(camera=camera, target=target, zoom=zoom, needs_fill=needed > zoom * (1 + 1e-9), site=site,
-                      rectify=rectify)
+                      rectify=rectify, fit=fit)
 
 
 def _edge_shift(rectify: np.ndarray, aspect: float) -> np.ndarray:
