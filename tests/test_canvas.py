@@ -171,3 +171,24 @@ def test_lock_puts_the_site_at_the_centre_wherever_it_is(offset: float) -> None:
         errors.append(float(np.hypot(*path.correction(k).apply(site_in_frame)[0])))
     assert path.zoom == 1.0
     assert max(errors) * 256 < 0.05, max(errors)  # in a 256 px video: a twentieth of a pixel
+
+
+def test_lock_says_when_frames_leave_the_view(caplog: pytest.LogCaptureFixture) -> None:
+    """A site three frame widths outside the first frames: lock pushes those frames out of the
+    output, and the build says so, naming smooth mode; the site 0.45 widths off-centre does not."""
+    import logging
+
+    from descent.stabilise import _warn_if_frames_leave_the_view
+    from descent.stabilise.path import output_shown
+
+    n = 40
+    for start_away, warned in ((3.0, True), (0.45, False)):
+        camera = [Similarity(0.0, 0.0, start_away * (1 - k / (n - 1)), 0.0) for k in range(n)]
+        path = plan_path(_motions_of(camera), PathConfig(mode=StabiliseMode.LOCK, smoothing_frames=30,
+                                                         border=Border.FILL), frame_aspect=1.0, out_aspect=1.0)
+        shown = output_shown(path, frame_aspect=1.0, out_aspect=1.0)
+        assert shown[-1] > 0.99 and bool(shown[0] < 0.01) is warned  # the last frame fills the output
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="descent"):
+            _warn_if_frames_leave_the_view(path, frame_aspect=1.0, out_aspect=1.0)
+        assert ("--stabilise smooth" in caplog.text) is warned

@@ -14,7 +14,7 @@ from descent.options import Border, StabiliseMode
 from descent.sources.images import read_pixels
 from descent.stabilise.analyse import measure_motion
 from descent.stabilise.motion import ANALYSIS_WIDTH, FrameMotion, load_motion, load_user_mask, save_motion
-from descent.stabilise.path import CameraPath, PathConfig, plan_path
+from descent.stabilise.path import CameraPath, PathConfig, output_shown, plan_path
 
 log = logging.getLogger("descent")
 
@@ -71,5 +71,24 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
     path = plan_path(motions, PathConfig(mode=config.mode, smoothing_frames=config.smoothing_s * frames_per_second,
                                          border=config.border, max_zoom=config.max_zoom),
                      frame_aspect=first.height / first.width, out_aspect=out_aspect)
+    if config.mode is StabiliseMode.LOCK:
+        _warn_if_frames_leave_the_view(path, frame_aspect=first.height / first.width, out_aspect=out_aspect)
     perspective = sum(m.homography is not None for m in motions)
     return Stabilisation(path, motions, bridged, perspective, static_fraction, reuse_motion, static_mask)
+
+
+LEFT_VIEW_SHARE = 0.1  # a frame showing less of the output than this is as good as gone from it
+
+
+def _warn_if_frames_leave_the_view(path: CameraPath, *, frame_aspect: float, out_aspect: float) -> None:
+    """Lock holds the landing site at the output's centre: where the site lies far outside the early
+    frames (a long slant approach), those frames are pushed out of the picture and the video shows
+    the fill. Said, with what to do, rather than left to be found in the video."""
+    shown = output_shown(path, frame_aspect=frame_aspect, out_aspect=out_aspect)
+    gone = int((shown < LEFT_VIEW_SHARE).sum())
+    if gone:
+        first = int(np.argmax(shown < LEFT_VIEW_SHARE))
+        log.warning("lock: %d of %d frames show less than %.0f%% of the output with their own picture (from "
+                    "frame %d): lock holds the landing site at the centre, and it lies far outside them (or "
+                    "their motion was bridged); --stabilise smooth keeps every frame in view", gone, len(shown),
+                    100 * LEFT_VIEW_SHARE, first)

@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from descent.frames import FrameInfo
@@ -137,6 +138,18 @@ def site_positions(frames: list[FrameInfo], motions: list[FrameMotion], camera: 
         x, y = correction.apply(in_frame)[0]
         positions[i] = (to_pixels_out @ np.array([x, y, 1.0]))[:2]
     return positions
+
+
+def output_shown(path: CameraPath, *, frame_aspect: float, out_aspect: float) -> np.ndarray:
+    """Per frame, the share of the output its own picture covers (the rest is filled). Aspects are
+    height / width; the keystone correction is left out (it moves the edges by a pixel or two)."""
+    frame, output = frame_corners(frame_aspect), frame_corners(out_aspect).astype(np.float32)
+    area = out_aspect  # the output's, in normalised units (its width is 1)
+    shares = np.empty(len(path.camera))
+    for i in range(len(path.camera)):
+        placed = path.correction(i).apply(frame).astype(np.float32)
+        shares[i] = cv2.intersectConvexConvex(placed, output)[0] / area
+    return shares
 
 
 def required_zoom(camera: np.ndarray, target: np.ndarray, *, frame_aspect: float, out_aspect: float,
