@@ -1,12 +1,18 @@
 """The canvas: what the camera has seen so far, in the output's coordinates, painting what a frame does not cover.
 
 A descent gives what an ordinary stabiliser lacks: every earlier frame was taken from higher up
-and saw a wider area of the same ground. The canvas holds that ground. For each output frame it
-is carried along the output path (one warp by the output-to-output matrix), matched in
-brightness to the new frame where the two overlap, and shown wherever the frame leaves the
-output uncovered, blended over a few pixels so there is no seam; then the frame's own ground is
-laid over it. Output that no frame has seen falls back to a heavy blur of the frame's mirrored
-edge.
+and saw a wider area of the same ground. The canvas holds that ground. When a frame enters it,
+it is carried along the output path (one warp by the output-to-output matrix, for all the frames
+since the last one entered), matched in brightness to the new frame where the two overlap, and
+shown wherever the frame leaves the output uncovered, blended over a few pixels so there is no
+seam; then the frame's own ground is laid over it. Output that no frame has seen falls back to a
+heavy blur of the frame's mirrored edge, the canvas's edge against it following the seen mask
+interpolated.
+
+Cost: the paint works on the rectangles where the fill shows, band by band, in 8-bit arithmetic;
+a frame covering the whole output enters one time in MARGIN_EVERY; warps pad their picture
+instead of OpenCV's replicated border (similarity.warp_edge_replicated), whose slow path for
+outside pixels doubled them.
 
 Bounded memory: one canvas at half the output's resolution, reaching a quarter of the output's
 size beyond each edge (a divert later brings in ground that was outside the view), never a
@@ -156,7 +162,7 @@ class Canvas:
         # The seen mask's cells are 8 output pixels: cut along them, the fill's edge against the backdrop
         # is a staircase. Interpolated, the mask's half-way contour cuts the cells' corners, and its upper
         # half ramps the canvas in over half a cell, inside the seen ground alone.
-        interpolated = _warp(self.seen, seen_to_rectangle, size, cv2.BORDER_CONSTANT, cv2.INTER_LINEAR)
+        interpolated = _warp(self.seen, seen_to_rectangle, size, cv2.BORDER_CONSTANT)
         weight = cv2.addWeighted(interpolated, 2.0, interpolated, 0.0, -255.0)
         seen = cv2.threshold(interpolated, 127, 255, cv2.THRESH_BINARY)[1]
         return _blend(pixels, backdrop[rows, columns], weight), seen
@@ -343,9 +349,8 @@ def _scaling(w: int, h: int, to_w: int, to_h: int) -> np.ndarray:
     return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
 
 
-def _warp(picture: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int,
-          interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    return warp_picture(picture, matrix, size, flags=interpolation, border=border)
+def _warp(picture: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int) -> np.ndarray:
+    return warp_picture(picture, matrix, size, flags=cv2.INTER_LINEAR, border=border)
 
 
 def _channels(picture: np.ndarray) -> int:
