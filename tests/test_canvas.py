@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import cv2
@@ -192,3 +193,22 @@ def test_lock_says_when_frames_leave_the_view(caplog: pytest.LogCaptureFixture) 
         with caplog.at_level(logging.WARNING, logger="descent"):
             _warn_if_frames_leave_the_view(path, frame_aspect=1.0, out_aspect=1.0)
         assert ("--stabilise smooth" in caplog.text) is warned
+
+
+def test_the_fill_edge_against_unseen_output_is_no_staircase() -> None:
+    """Where the ground the canvas holds meets output no frame has seen, the fill follows the seen
+    mask interpolated: a diagonal edge moves about a pixel a row, not a whole cell (4 canvas pixels)
+    every fourth row, as it did cut along the mask's cells."""
+    canvas = Canvas(SIZE, SIZE)
+    geometry = canvas.geometry
+    canvas.pixels = np.full((*geometry.size[::-1],), 255, np.uint8)  # the ground it holds: white
+    seen_w, seen_h = geometry.seen_size
+    y, x = np.mgrid[0:seen_h, 0:seen_w]
+    canvas.seen = np.where(x < y, 255, 0).astype(np.uint8)  # seen below the diagonal
+    inner_w, inner_h = geometry.inner
+    backdrop = np.zeros((inner_h, inner_w), np.uint8)  # never seen: black
+    fill, _ = canvas._fill_at(slice(0, inner_h), slice(0, inner_w), backdrop)
+    rows = range(inner_h // 4, 3 * inner_h // 4)
+    crossings = [int(np.argmax(fill[r] < 128)) for r in rows]  # first column past the edge, row by row
+    assert max(abs(b - a) for a, b in itertools.pairwise(crossings)) <= 2
+    assert np.mean((fill[inner_h // 4 : 3 * inner_h // 4] > 0) & (fill[inner_h // 4 : 3 * inner_h // 4] < 255)) > 0.005
