@@ -138,11 +138,12 @@ def _output_size(config: BuildConfig, infos: list[FrameInfo]) -> tuple[int, int]
     if config.size.size is not None:
         wanted, how = config.size.size, "--size"
     elif config.size.scale is not None:
-        wanted, how = (round(common[0] * config.size.scale), round(common[1] * config.size.scale)), "--scale"
+        wanted = (round(common[0] * config.size.scale), round(common[1] * config.size.scale))
+        how = f"--scale {config.size.scale:g} of {common[0]}x{common[1]} gives"
     check_frame_size(width, height)
     if (width, height) != wanted:
-        log.warning("%s %dx%d: the video is %dx%d (4:2:0 video needs an even width and height)", how, *wanted,
-                    width, height)
+        log.warning("%s %dx%d: the video is %dx%d (its colour is subsampled, which needs an even width and "
+                    "height)", how, *wanted, width, height)
     # Decoding, developing and warping keep a few frames per worker in flight, at up to 16 bits a sample.
     in_flight_bytes = (4 * config.run.worker_count + 8) * width * height * 3 * 2
     available = _available_memory_bytes()
