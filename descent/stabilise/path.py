@@ -22,7 +22,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from descent.frames import FrameInfo
@@ -31,6 +30,7 @@ from descent.smoothing import smoothness_for, whittaker
 from descent.stabilise.motion import FrameMotion
 from descent.stabilise.similarity import (
     Similarity,
+    covered_share,
     frame_corners,
     nearest_similarity,
     normalised_to_pixel,
@@ -143,13 +143,8 @@ def site_positions(frames: list[FrameInfo], motions: list[FrameMotion], camera: 
 def output_shown(path: CameraPath, *, frame_aspect: float, out_aspect: float) -> np.ndarray:
     """Per frame, the share of the output its own picture covers (the rest is filled). Aspects are
     height / width; the keystone correction is left out (it moves the edges by a pixel or two)."""
-    frame, output = frame_corners(frame_aspect), frame_corners(out_aspect).astype(np.float32)
-    area = out_aspect  # the output's, in normalised units (its width is 1)
-    shares = np.empty(len(path.camera))
-    for i in range(len(path.camera)):
-        placed = path.correction(i).apply(frame).astype(np.float32)
-        shares[i] = cv2.intersectConvexConvex(placed, output)[0] / area
-    return shares
+    frame, output = frame_corners(frame_aspect), frame_corners(out_aspect)
+    return np.array([covered_share(path.correction(i).apply(frame), output) for i in range(len(path.camera))])
 
 
 def required_zoom(camera: np.ndarray, target: np.ndarray, *, frame_aspect: float, out_aspect: float,

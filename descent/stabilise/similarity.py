@@ -155,9 +155,12 @@ def _uncovered_share(matrix: np.ndarray, width: int, height: int, size: tuple[in
     moved = corners @ matrix.T
     if np.any(moved[:, 2] <= 0):  # part of it behind the camera: take the output as uncovered
         return 1.0
-    quad = (moved[:, :2] / moved[:, 2:]).astype(np.float32)
     out_w, out_h = size
-    output = np.array([[-0.5, -0.5], [out_w - 0.5, -0.5], [out_w - 0.5, out_h - 0.5], [-0.5, out_h - 0.5]],
-                      np.float32)
-    area, _ = cv2.intersectConvexConvex(quad, output)
-    return max(0.0, 1.0 - float(area) / (out_w * out_h))
+    output = np.array([[-0.5, -0.5], [out_w - 0.5, -0.5], [out_w - 0.5, out_h - 0.5], [-0.5, out_h - 0.5]])
+    return max(0.0, 1.0 - covered_share(moved[:, :2] / moved[:, 2:], output))
+
+
+def covered_share(quad: np.ndarray, rectangle: np.ndarray) -> float:
+    """The share of `rectangle` (4 x 2 corners) that the convex `quad` (4 x 2 corners) covers."""
+    area, _ = cv2.intersectConvexConvex(quad.astype(np.float32), rectangle.astype(np.float32))
+    return float(area) / float(cv2.contourArea(rectangle.astype(np.float32)))
