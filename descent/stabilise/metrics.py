@@ -154,36 +154,59 @@ def interframe_psnr(frames: Iterable[np.ndarray]) -> float:
 _MIN_MATCHES = 12
 
 
-def locate_in_output(output: np.ndarray, source: np.ndarray, guess: np.ndarray | None = None, *,
+ECC_INSET_PX = 3  # the source's rim left out of ECC: its pixels are interpolated against nothing in the output
+GUESSED_MIN_CORRELATION = 0.98  # the least correlation for a map ECC found from a guess rather than from SIFT
+
+
+def locate_in_output(output: np.ndarray, source: np.ndarray, guess: np.ndarray | list[np.ndarray] | None = None, *,
                      min_correlation: float = 0.8) -> np.ndarray | None:
     """The 3x3 homography taking `source` pixels to where they show in `output` (grey uint8), or None.
 
-    A starting map from SIFT matches (RANSAC at 2 px), or `guess` where they are too few (dust),
-    refined by ECC over the output pixels the source covers: ECC is blind to gain and offset, so
-    a stabiliser's tone or exposure changes do not bias it. A map whose correlation stays under
-    `min_correlation` is refused. On frames warped by a known homography
-    and encoded with x264 (crf 18) the map puts a point within a few hundredths of a pixel.
+    A starting map from SIFT matches (RANSAC at 2 px), or where they are too few (dust, a soft first
+    frame) each `guess` (a map or several), refined by ECC over the output pixels the source covers:
+    ECC is blind to gain and offset, so a stabiliser's tone or exposure changes do not bias it. A map
+    whose correlation stays under `min_correlation` is refused; of several guesses, the one refined
+    to the highest correlation wins. On frames warped by a known homography and encoded with x264
+    (crf 18) the map puts a point within a few hundredths of a pixel.
+
+    ECC's mask is the source's (its input image's: OpenCV warps it into the output with the map
+    each iteration), so it is the source inside its rim: warped, that is the covered output. (A
+    mask of the covered output given in its place selected the wrong pixels wherever the frame is
+    far from covering the output: on a half-width divert ECC ran 100 to 200 px off a SIFT start
+    within a pixel, or gave up.)
     """
-    start = _matched(output, source)
-    if start is None:
-        start = guess
-    if start is None:
-        return None
-    covered = covered_mask(start, source.shape, output.shape, inset_px=3)
-    if covered.mean() < 0.05:
-        return start
+    matched = _matched(output, source)
+    if matched is not None:
+        starts = [matched]
+    else:
+        starts = [] if guess is None else [guess] if isinstance(guess, np.ndarray) else list(guess)
+        # Started from a guess, ECC can settle in a wrong basin at a correlation of 0.9 to 0.96
+        # (frames where SIFT finds nothing are soft); placed right, the same frames read 0.997.
+        min_correlation = max(min_correlation, GUESSED_MIN_CORRELATION)
+    best: tuple[float, np.ndarray] | None = None
+    for start in starts:
+        if covered_mask(start, source.shape, output.shape, inset_px=ECC_INSET_PX).mean() < 0.05:
+            return start if matched is not None else None  # too little overlap for ECC to judge
+        found = _ecc_refined(output, source, start)
+        if found is not None and found[0] >= min_correlation and (best is None or found[0] > best[0]):
+            best = found
+    return None if best is None else best[1]
+
+
+def _ecc_refined(output: np.ndarray, source: np.ndarray, start: np.ndarray) -> tuple[float, np.ndarray] | None:
+    """ECC on a homography from `start`: (correlation, the map), or None if it does not converge."""
+    inside = np.zeros(source.shape[:2], np.uint8)
+    inside[ECC_INSET_PX:-ECC_INSET_PX, ECC_INSET_PX:-ECC_INSET_PX] = 1
     back = np.linalg.inv(start)  # ECC's map: output (template) pixels to source pixels
     back = (back / back[2, 2]).astype(np.float32)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-6)  # 1e-7 moves no point 0.002 px, 3x slower
     try:
         correlation, back = cv2.findTransformECC(output.astype(np.float32), source.astype(np.float32), back,
-                                                 cv2.MOTION_HOMOGRAPHY, criteria, covered.astype(np.uint8), 3)
+                                                 cv2.MOTION_HOMOGRAPHY, criteria, inside, 3)
     except cv2.error:
         return None
-    if correlation < min_correlation:
-        return None
     found = np.linalg.inv(back.astype(np.float64))
-    return found / found[2, 2]
+    return float(correlation), found / found[2, 2]
 
 
 def _matched(output: np.ndarray, source: np.ndarray) -> np.ndarray | None:
