@@ -172,6 +172,10 @@ def test_lock_puts_the_site_at_the_centre_wherever_it_is(offset: float) -> None:
         errors.append(float(np.hypot(*path.correction(k).apply(site_in_frame)[0])))
     assert path.zoom == 1.0
     assert max(errors) * 256 < 0.05, max(errors)  # in a 256 px video: a twentieth of a pixel
+    # The frames are not turned against the output: the rotation follows the smooth yaw (held at one
+    # orientation, they would turn by up to 60 degrees, pushing a quarter of each frame out).
+    turned = [abs(math.degrees(path.correction(k).angle_rad)) for k in range(n)]
+    assert max(turned) < 0.5, max(turned)
 
 
 def test_lock_says_when_frames_leave_the_view(caplog: pytest.LogCaptureFixture) -> None:
