@@ -239,10 +239,12 @@ def build(
     overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output file.")] = False,
     stabilise: Annotated[StabiliseMode, typer.Option(
         "--stabilise", help="lock: the landing site held at the centre of every frame wherever it is in the "
-        "frames, rotation held, the ground grows smoothly; smooth: keep the flight path, remove the shake; "
+        "frames, the shake taken out of the yaw and the zoom; smooth: keep the flight path, remove the shake; "
         "off.")] = StabiliseMode.LOCK,
-    smoothing: Annotated[float, typer.Option("--smoothing", help="Seconds: camera motion slower than this is "
-                                             "kept (smooth), or the zoom is smoothed over it (lock).", min=0)] = 3.0,
+    smoothing: Annotated[float, typer.Option("--smoothing", help="Capture seconds: camera motion slower than this "
+                                             "is kept (smooth), or the yaw and zoom are smoothed over it (lock). "
+                                             "Motion faster than 1 s of the video is shake whatever this says "
+                                             "(frames taken 2 a second, shown once each).", min=0)] = 3.0,
     border: Annotated[Border, typer.Option(
         "--border", help="fill: the whole picture, and what a frame does not cover painted from the earlier frames "
         "(which saw that ground from higher up); crop: enlarge just enough (up to --max-zoom) that no edge shows; "

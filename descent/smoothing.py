@@ -7,6 +7,7 @@ lag and no bias at the ends, and holds a still stretch still, which a moving ave
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -76,3 +77,29 @@ def smoothness_for(period_frames: float, *, passes: int = 1) -> float:
     """
     period = max(period_frames, 2.5)
     return (2 ** (1 / passes) - 1) / (2 * math.sin(math.pi / period)) ** 4
+
+
+def shortest_period_frames(video_times_s: Sequence[float], *, video_s: float,
+                           capture_times_s: Sequence[float] | None = None, period_s: float | None = None) -> float:
+    """The shortest period of change a smoother keeps, in captured frames: what is faster than
+    `video_s` of the output video is removed (it shakes or flickers on screen, however slow it was
+    when captured), and with `capture_times_s`, what is faster than `period_s` capture seconds too.
+
+    `video_times_s` is each captured frame's time in the output video (frame i shown at
+    sum(repeats[:i]) / fps; a frame not shown takes the time of the next one). The rates are
+    medians, so a sequence whose rate varies gets one period, the one of its typical frame. At
+    least 2 frames.
+    """
+    video_step = _median_step(video_times_s)
+    frames = video_s / video_step if video_step else 2.0
+    if period_s is not None and capture_times_s is not None:
+        capture_step = _median_step(capture_times_s)
+        if capture_step:
+            frames = max(frames, period_s / capture_step)
+    return max(frames, 2.0)
+
+
+def _median_step(times_s: Sequence[float]) -> float | None:
+    steps = np.diff(np.asarray(times_s, np.float64))
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if len(steps) else None

@@ -64,7 +64,7 @@ def measure(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None, *
     if plan.stabilise:
         stabilisation = stabilise(infos, config.stabilise, reuse_motion=plan.motion_reused,
                                   out_aspect=plan.height / plan.width, workers=run.worker_count,
-                                  frames_per_second=plan.capture_fps, prepare=normalisation.analysis_grey,
+                                  smoothing_frames=plan.path_smoothing_frames, prepare=normalisation.analysis_grey,
                                   read=read, progress=bar)
         motions: list[FrameMotion] | None = stabilisation.motions
     elif plan.measures_motion:

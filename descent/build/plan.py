@@ -24,6 +24,8 @@ from descent.normalise.size import common_size, output_size
 from descent.options import StabiliseMode
 from descent.order import plan_repeats
 from descent.outputs import partial_name
+from descent.smoothing import shortest_period_frames
+from descent.stabilise.path import SHAKE_VIDEO_S
 from descent.telemetry import Telemetry
 
 log = logging.getLogger("descent")
@@ -45,6 +47,7 @@ class BuildPlan:
     # (deflicker needs motion too: brightness compared on the same ground, not across a zooming picture)
     deflicker: bool
     deflicker_period_frames: float
+    path_smoothing_frames: float  # the camera path's shortest kept period, in captured frames
     altitude: bool  # an altitude track for the HUD, the subtitles and the values CSV
     mark_site: bool
     hud_burned: bool  # anything of the HUD drawn into the video (the panel or the site reticle)
@@ -114,6 +117,7 @@ def plan_build(config: BuildConfig, scanned: Scan, telemetry: Telemetry | None) 
         scale_chain=bool(config.altitude.altitude_at) or mark_site or sparse,
         deflicker=config.normalise.deflicker and len(infos) > 2,
         deflicker_period_frames=_flicker_period(config, repeats, times, capture_fps),
+        path_smoothing_frames=_path_period(config, repeats, times, capture_fps),
         altitude=altitude_wanted, mark_site=mark_site,
         hud_burned=hud_panel or mark_site, hud_panel=hud_panel,
         scratch_allowed=config.run.decode_once,
@@ -125,9 +129,25 @@ def _flicker_period(config: BuildConfig, repeats: np.ndarray, times: list[float]
                     capture_fps: float) -> float:
     """Deflicker's period in captured frames, from how the frames play in the video (issue 16: flicker
     is what flickers on screen), widened by --deflicker-period when it is given."""
-    shown_at_s = (np.concatenate([[0], np.cumsum(repeats)[:-1]]) / config.timing.fps).tolist()  # unshown: the next's
-    capture_s = times if times is not None else (np.arange(len(repeats)) / capture_fps).tolist()
+    shown_at_s, capture_s = _playback(config, repeats, times, capture_fps)
     return flicker_period_frames(shown_at_s, capture_times_s=capture_s, period_s=config.normalise.deflicker_period_s)
+
+
+def _path_period(config: BuildConfig, repeats: np.ndarray, times: list[float] | None, capture_fps: float) -> float:
+    """The camera path's shortest kept period in captured frames: --smoothing capture seconds, and at
+    least SHAKE_VIDEO_S of the video. A 3 s smoothing of frames taken 2 a second and shown once each
+    at 30 fps keeps swings of 6 frames, a fifth of a second on screen: shake to anyone watching."""
+    shown_at_s, capture_s = _playback(config, repeats, times, capture_fps)
+    return shortest_period_frames(shown_at_s, video_s=SHAKE_VIDEO_S, capture_times_s=capture_s,
+                                  period_s=config.stabilise.smoothing_s)
+
+
+def _playback(config: BuildConfig, repeats: np.ndarray, times: list[float] | None,
+              capture_fps: float) -> tuple[list[float], list[float]]:
+    """Each captured frame's time in the video (a frame not shown takes the next one's), and in capture."""
+    shown_at_s = (np.concatenate([[0], np.cumsum(repeats)[:-1]]) / config.timing.fps).tolist()
+    capture_s = times if times is not None else (np.arange(len(repeats)) / capture_fps).tolist()
+    return shown_at_s, capture_s
 
 
 def _output_size(config: BuildConfig, infos: list[FrameInfo]) -> tuple[int, int]:

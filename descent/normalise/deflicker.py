@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from descent.smoothing import penalised_smooth, smoothness_for, whittaker
+from descent.smoothing import penalised_smooth, shortest_period_frames, smoothness_for, whittaker
 
 FLICKER_VIDEO_S = 1.0  # exposure swings faster than this much of the video are flicker
 SMOOTH_PER_FLICKER = 2.0  # the smooth exposure's response is one half at this many flicker periods
@@ -127,27 +127,11 @@ def aligned_log_ratio(before: np.ndarray, after: np.ndarray, to_after: np.ndarra
 
 def flicker_period_frames(video_times_s: Sequence[float], *, capture_times_s: Sequence[float] | None = None,
                           period_s: float | None = None) -> float:
-    """The flicker period in frames: exposure swings faster than this are flicker.
-
-    `video_times_s` is each captured frame's time in the output video (frame i shown at
-    sum(repeats[:i]) / fps; a frame not shown takes the time of the next one). A swing faster than
-    FLICKER_VIDEO_S of video is flicker. `period_s`, in capture seconds and with `capture_times_s`,
-    widens it: changes faster than either are flicker. The rates are medians, so a sequence whose
-    rate varies gets one period, the one of its typical frame.
-    """
-    video_step = _median_step(video_times_s)
-    frames = FLICKER_VIDEO_S / video_step if video_step else 2.0
-    if period_s is not None and capture_times_s is not None:
-        capture_step = _median_step(capture_times_s)
-        if capture_step:
-            frames = max(frames, period_s / capture_step)
-    return max(frames, 2.0)
-
-
-def _median_step(times_s: Sequence[float]) -> float | None:
-    steps = np.diff(np.asarray(times_s, np.float64))
-    steps = steps[steps > 0]
-    return float(np.median(steps)) if len(steps) else None
+    """The flicker period in frames: exposure swings faster than FLICKER_VIDEO_S of video are flicker,
+    and with `period_s` (capture seconds, --deflicker-period) those faster than that as well
+    (descent.smoothing.shortest_period_frames)."""
+    return shortest_period_frames(video_times_s, video_s=FLICKER_VIDEO_S, capture_times_s=capture_times_s,
+                                  period_s=period_s)
 
 
 def exposure_chain(log_ratios: Sequence[float | None]) -> np.ndarray:

@@ -7,13 +7,21 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from descent.frames import FrameInfo, Read
 from descent.options import Border, StabiliseMode
 from descent.sources.images import read_pixels
 from descent.stabilise.analyse import measure_motion
-from descent.stabilise.motion import ANALYSIS_WIDTH, FrameMotion, load_motion, load_user_mask, save_motion
+from descent.stabilise.motion import (
+    ANALYSIS_WIDTH,
+    FrameMotion,
+    load_motion,
+    load_static_mask,
+    load_user_mask,
+    save_motion,
+)
 from descent.stabilise.path import CameraPath, PathConfig, output_shown, plan_path
 
 log = logging.getLogger("descent")
@@ -22,7 +30,7 @@ log = logging.getLogger("descent")
 @dataclass(frozen=True, slots=True)
 class StabiliseConfig:
     mode: StabiliseMode = StabiliseMode.LOCK
-    smoothing_s: float = 3.0  # motions slower than this are kept (smooth) or the scale is smoothed (lock)
+    smoothing_s: float = 3.0  # capture seconds: motions slower are kept (and slower than 1 s of video)
     border: Border = Border.FILL
     max_zoom: float | None = None  # None: 1.5 for crop, 1 (no enlargement) otherwise
     mask: Path | None = None  # white where the picture does not move with the ground
@@ -40,41 +48,50 @@ class Stabilisation:
     static_mask: np.ndarray | None = None  # 0 where the picture does not move with the ground (analysis size)
 
 
-def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: bool, frames_per_second: float,
+def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: bool, smoothing_frames: float,
               out_aspect: float, workers: int, prepare: Callable[[np.ndarray], np.ndarray], read: Read = read_pixels,
               progress: Callable[[Iterable[object], int], Iterator[object]]) -> Stabilisation:
     """Motion for every frame (measured, or read from the motion file when `reuse_motion`) and the output
-    camera path.
+    camera path, smoothed over `smoothing_frames` (the build plan's: --smoothing and the playback).
 
     `read` decodes a frame and `prepare` turns its pixels into the 8-bit grey picture motion is
     measured on.
     """
     files = [f.name for f in infos]
     static_fraction: float | None = None
-    # A reused motion file holds no mask: only the one given with --mask is known then.
     static_mask = load_user_mask(config.mask) if config.mask else None
     if reuse_motion:
         assert config.motion_file is not None
         motions = load_motion(config.motion_file, files)
+        # The mask pass 1 found is kept in the file; a --mask given now is added to it.
+        static_mask = _both_masks(load_static_mask(config.motion_file), static_mask)
         log.info("motion read from %s (delete it to measure again)", config.motion_file)
     else:
         analysis = measure_motion(infos, user_mask=static_mask, workers=workers, prepare=prepare, read=read,
                                   progress=progress)
         motions, static_fraction, static_mask = analysis.motions, analysis.static_fraction, analysis.static_mask
         if config.motion_file:
-            save_motion(config.motion_file, motions, analysis_width=ANALYSIS_WIDTH)
+            save_motion(config.motion_file, motions, analysis_width=ANALYSIS_WIDTH, static_mask=static_mask)
     bridged = sum(m.bridged for m in motions[1:])
     if bridged:
         log.info("%d of %d frame pairs had too little texture to measure; bridged from their neighbours",
                  bridged, len(motions) - 1)
     first = infos[0]
-    path = plan_path(motions, PathConfig(mode=config.mode, smoothing_frames=config.smoothing_s * frames_per_second,
+    path = plan_path(motions, PathConfig(mode=config.mode, smoothing_frames=smoothing_frames,
                                          border=config.border, max_zoom=config.max_zoom),
                      frame_aspect=first.height / first.width, out_aspect=out_aspect)
     if config.mode is StabiliseMode.LOCK:
         _warn_if_frames_leave_the_view(path, frame_aspect=first.height / first.width, out_aspect=out_aspect)
     perspective = sum(m.homography is not None for m in motions)
     return Stabilisation(path, motions, bridged, perspective, static_fraction, reuse_motion, static_mask)
+
+
+def _both_masks(saved: np.ndarray | None, given: np.ndarray | None) -> np.ndarray | None:
+    """Static where either mask says so (0), at the saved mask's size."""
+    if saved is None or given is None:
+        return saved if given is None else given
+    given = cv2.resize(given, saved.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    return np.minimum(saved, given)
 
 
 LEFT_VIEW_SHARE = 0.1  # a frame showing less of the output than this is as good as gone from it

@@ -16,6 +16,8 @@ neighbours instead of being allowed to make a jump.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -42,6 +44,8 @@ MAX_RESIDUAL_PX = 1.5  # at analysis resolution
 MID_GREY = 128.0
 HOMOGRAPHY_MIN_INLIERS = 60
 COARSE_THRESHOLD_PX = 2.5
+FINE_THRESHOLD_PX = 0.5  # the fine round's RANSAC tolerance (analysis pixels)
+LOOSE_FINE_THRESHOLD_PX = 1.0  # ... for pairs that fail at FINE_THRESHOLD_PX, before they are bridged
 MAX_KEYSTONE = 0.02  # frame widths at the corners: about 2 degrees of tilt change between frames, 60 degree lens
 MOTION_FORMAT = "descent-motion"
 MOTION_VERSION = 1
@@ -241,7 +245,8 @@ def _at_mean(picture: np.ndarray, mean: float) -> np.ndarray:
 
 
 def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarray | None, *,
-                    guess: Similarity | None = None, precise: bool = True) -> PairMotion | None:
+                    guess: Similarity | None = None, precise: bool = True,
+                    fine_threshold_px: float = FINE_THRESHOLD_PX) -> PairMotion | None:
     """The motion taking `previous` to `current`, or None when the pair has too little texture or
     agreement to trust. `corners` are found in `previous` (find_corners).
 
@@ -281,11 +286,11 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
     fine_corners = _inside(corners, coarse, w, h, margin=_FINE_WINDOW[0] // 2 + 1)[:FINE_POINTS]
     tracks = None if len(fine_corners) < MIN_INLIERS else _track(previous, aligned, fine_corners, fine_corners,
                                                                  fine=True)
-    second = None if tracks is None else _fit(*tracks, threshold_px=0.5)
+    second = None if tracks is None else _fit(*tracks, threshold_px=fine_threshold_px)
     if tracks is None or second is None:
         return None
     matrix, count, ratio, residual = second
-    perspective = _perspective(*tracks, count)
+    perspective = _perspective(*tracks, count, threshold_px=fine_threshold_px)
     if perspective is not None:
         matrix, count, ratio, residual = perspective
     if count < MIN_INLIERS or ratio < MIN_INLIER_RATIO or residual > MAX_RESIDUAL_PX:
@@ -330,12 +335,26 @@ def measure_pair(previous: np.ndarray, current: np.ndarray, mask: np.ndarray | N
     The second try is only a fallback, so that every pair the plain copies measure is measured as
     before. On generated descents it measured the first half of a plume's dust (centre within
     0.2 px of the truth) where the plain pair was bridged, and the site then holds into the dust.
+
+    Where both fail, both are tried again with the fine round's tolerance loosened from
+    FINE_THRESHOLD_PX to LOOSE_FINE_THRESHOLD_PX: on a soft high first frame, moving 30 px a frame
+    with a degree of tilt, the fine tracks scatter by 0.9 px (median) and too few of them fall within
+    half a pixel of any one model. A bridge there, holding the neighbours' motion while the camera
+    shakes 10 px, put the site 37 px off in the first frames; the looser fit is within a pixel.
     """
-    found = estimate_motion(previous, current, find_corners(previous, mask), precise=precise)
-    if found is not None:
-        return found
-    evened = even_contrast(previous)
-    return estimate_motion(evened, even_contrast(current), find_corners(evened, mask), precise=precise)
+    plain = (previous, current, find_corners(previous, mask))
+    evened: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+    for threshold in (FINE_THRESHOLD_PX, LOOSE_FINE_THRESHOLD_PX):
+        found = estimate_motion(*plain, precise=precise, fine_threshold_px=threshold)
+        if found is not None:
+            return found
+        if evened is None:
+            evened_previous = even_contrast(previous)
+            evened = (evened_previous, even_contrast(current), find_corners(evened_previous, mask))
+        found = estimate_motion(*evened, precise=precise, fine_threshold_px=threshold)
+        if found is not None:
+            return found
+    return None
 
 
 def _coarse_model(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, int, float, float] | None:
@@ -356,17 +375,17 @@ def _coarse_model(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, int, fl
     return homography, count, ratio, residual
 
 
-def _perspective(src: np.ndarray, dst: np.ndarray,
-                 similarity_inliers: int) -> tuple[np.ndarray, int, float, float] | None:
+def _perspective(src: np.ndarray, dst: np.ndarray, similarity_inliers: int, *,
+                 threshold_px: float) -> tuple[np.ndarray, int, float, float] | None:
     """A homography for the fine tracks, if the data supports one: (matrix, inliers, ratio, residual).
 
     Supported means it explains clearly more tracks than the similarity did (a quarter more, at
-    the same half-pixel tolerance): a tilting camera over flat ground. On a pure zoom, rotation
+    the same tolerance): a tilting camera over flat ground. On a pure zoom, rotation
     and shift its four extra parameters only fit noise, and it is not used.
     """
     if len(src) < HOMOGRAPHY_MIN_INLIERS or similarity_inliers * 1.25 > len(src):
         return None  # too few tracks, or too few left out for a homography to explain a quarter more
-    homography, flags = cv2.findHomography(src, dst, cv2.RANSAC, 0.5, maxIters=2000, confidence=0.999)
+    homography, flags = cv2.findHomography(src, dst, cv2.RANSAC, threshold_px, maxIters=2000, confidence=0.999)
     if homography is None:
         return None
     inliers = flags.ravel().astype(bool)
@@ -395,8 +414,13 @@ def bridge(motions: list[FrameMotion]) -> list[FrameMotion]:
     return out
 
 
-def save_motion(path: Path, motions: list[FrameMotion], *, analysis_width: int) -> None:
-    """Write pass 1 as JSON; floats are written exactly, so loading gives back the same path."""
+def save_motion(path: Path, motions: list[FrameMotion], *, analysis_width: int,
+                static_mask: np.ndarray | None = None) -> None:
+    """Write pass 1 as JSON; floats are written exactly, so loading gives back the same path.
+
+    The static mask (the lander parts pass 1 found, and --mask) goes with it, as a PNG in base64:
+    a build that reuses the file must keep those parts out of the fill's canvas as well.
+    """
     document = {
         "format": MOTION_FORMAT,
         "version": MOTION_VERSION,
@@ -404,8 +428,25 @@ def save_motion(path: Path, motions: list[FrameMotion], *, analysis_width: int) 
                  "y down; log_scale natural log of the zoom; angle_rad clockwise on screen",
         "analysis_width_px": analysis_width,
         "frames": [asdict(m) for m in motions],
+        "static_mask_png": None if static_mask is None else
+        base64.b64encode(cv2.imencode(".png", static_mask)[1].tobytes()).decode("ascii"),
     }
     write_text_atomically(path, json.dumps(document, indent=1) + "\n")
+
+
+def load_static_mask(path: Path) -> np.ndarray | None:
+    """The static mask saved with a motion file (0 where the picture does not move with the ground), or
+    None: nothing static was found, or the file is from a version that did not keep it."""
+    encoded = json.loads(path.read_text()).get("static_mask_png")
+    if encoded is None:
+        return None
+    try:
+        mask = cv2.imdecode(np.frombuffer(base64.b64decode(encoded, validate=True), np.uint8), cv2.IMREAD_GRAYSCALE)
+    except (binascii.Error, ValueError, cv2.error):
+        mask = None
+    if mask is None:
+        raise DescentError(f"{path}: a damaged static mask in the motion file; delete it to measure again")
+    return mask
 
 
 def load_motion(path: Path, files: list[str]) -> list[FrameMotion]:
