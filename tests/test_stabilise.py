@@ -40,6 +40,7 @@ from descent.stabilise.path import (
 from descent.stabilise.similarity import Similarity, nearest_similarity, to_pixels
 
 SIZE = 512
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,7 @@ def terrain_image() -> np.ndarray:
     terrain = Terrain(texture_px=2048, extent_m=4000.0, levels=5, seed=5)
     radiance = terrain.render(SIZE * 2, 0.0, 0.0, 0.0, 0.3)  # a fine level: craters and fine relief
     return np.clip(radiance * 190 + 10, 0, 255).astype(np.uint8)
+
 
 
 def _view(terrain_image: np.ndarray, transform: Similarity) -> np.ndarray:
@@ -542,3 +544,20 @@ def test_the_path_keeps_no_motion_faster_than_a_second_of_video(make_descent, tm
     config = BuildConfig(source=source, output=tmp_path / "out.mp4", timing=TimingConfig(realtime=realtime))
     plan = plan_build(config, scan(source, run), None)
     assert plan.path_smoothing_frames == pytest.approx(expected_frames, rel=0.05)
+
+
+def test_a_moving_subject_is_not_taken_for_the_ground() -> None:
+    """Two frames of a generated hand-held clip (320x162, x264; tests/data/handheld_subject_*.png): the
+    camera pans with a striped, running subject that covers 28% of the picture and moves 4 px a
+    frame against the ground. The motion measured is the ground's, to a tenth of a pixel at the
+    centre. (The 300 strongest corners, taken before being spread over the picture, sat 73% on the
+    subject, and the fit followed it: 6.8 px off on this pair, as on every pair of that clip.)"""
+    before, after = (cv2.imread(str(DATA / f"handheld_subject_{k}.png"), cv2.IMREAD_GRAYSCALE) for k in (0, 1))
+    true_step = np.array([[0.9999990562070838, -0.0013738940794647684, 0.2939059283352208],
+                          [0.0013738940794647686, 0.9999990562070838, -3.4423924698815256], [0.0, 0.0, 1.0]])
+    found = measure_pair(analysis_copy(before), analysis_copy(after))
+    assert found is not None
+    h, w = before.shape
+    centre = np.array([(w - 1) / 2, (h - 1) / 2, 1.0])
+    measured = np.vstack([to_pixels(found.transform, w, h), [0.0, 0.0, 1.0]]) @ centre
+    assert np.hypot(*(measured - true_step @ centre)[:2]) < 0.1

@@ -186,7 +186,9 @@ def locate_in_output(output: np.ndarray, source: np.ndarray, guess: np.ndarray |
     best: tuple[float, np.ndarray] | None = None
     for start in starts:
         if covered_mask(start, source.shape, output.shape, inset_px=ECC_INSET_PX).mean() < 0.05:
-            return start if matched is not None else None  # too little overlap for ECC to judge
+            if matched is not None:
+                return start  # too little overlap for ECC to judge: SIFT's map as it is
+            continue  # ... and a guess there is no placement at all
         found = _ecc_refined(output, source, start)
         if found is not None and found[0] >= min_correlation and (best is None or found[0] > best[0]):
             best = found
