@@ -243,8 +243,9 @@ def build(
         "off.")] = StabiliseMode.LOCK,
     smoothing: Annotated[float, typer.Option("--smoothing", help="Capture seconds: camera motion slower than this "
                                              "is kept (smooth), or the yaw and zoom are smoothed over it (lock). "
-                                             "Motion faster than 1 s of the video is shake whatever this says "
-                                             "(frames taken 2 a second, shown once each).", min=0)] = 3.0,
+                                             "Motion faster than 1 s of the video is shake whatever this says: "
+                                             "frames taken 2 a second and shown once each at 30 fps make that "
+                                             "15 capture seconds (the build says so).", min=0)] = 3.0,
     border: Annotated[Border, typer.Option(
         "--border", help="fill: the whole picture, and what a frame does not cover painted from the earlier frames "
         "(which saw that ground from higher up); crop: enlarge just enough (up to --max-zoom) that no edge shows; "

@@ -290,10 +290,33 @@ def test_motion_file_round_trip_gives_the_same_path(tmp_path: Path) -> None:
     assert document["format"] == "descent-motion" and "frame widths" in document["units"]
     with pytest.raises(DescentError, match="made for other frames"):
         load_motion(tmp_path / "m.json", ["other.png"])
-    document["static_mask_png"] = "not a png"
+    with pytest.raises(DescentError, match="frame 1 is f0.png in the file, other.png here"):
+        load_motion(tmp_path / "m.json", ["other.png"] + [m.file for m in motions[1:]])
+    for damaged in ("not a png", 42, [1, 2]):
+        document["static_mask_png"] = damaged
+        (tmp_path / "m.json").write_text(json.dumps(document))
+        with pytest.raises(DescentError, match="damaged static mask"):
+            load_static_mask(tmp_path / "m.json")
+    for field, value in (("log_scale", "abc"), ("homography", [1, 2]), ("tx", None), ("bridged", "no")):
+        entry = dict(document["frames"][3], **{field: value})
+        broken = dict(document, frames=document["frames"][:3] + [entry] + document["frames"][4:])
+        (tmp_path / "m.json").write_text(json.dumps(broken))
+        with pytest.raises(DescentError, match="a damaged motion file"):
+            load_motion(tmp_path / "m.json", [m.file for m in motions])
+
+
+def test_a_motion_file_without_the_static_mask_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A file from before the mask was kept loads with no mask, and the build says the lander parts
+    it found then are not kept out of the fill now."""
+    import logging
+
+    save_motion(tmp_path / "m.json", [FrameMotion(file="a.png", bridged=True)], analysis_width=512)
+    document = json.loads((tmp_path / "m.json").read_text())
+    del document["static_mask_png"]
     (tmp_path / "m.json").write_text(json.dumps(document))
-    with pytest.raises(DescentError, match="damaged static mask"):
-        load_static_mask(tmp_path / "m.json")
+    with caplog.at_level(logging.WARNING, logger="descent"):
+        assert load_static_mask(tmp_path / "m.json") is None
+    assert "did not keep the static mask" in caplog.text
 
 
 def test_required_zoom_of_a_rotation() -> None:

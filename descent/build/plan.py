@@ -138,8 +138,15 @@ def _path_period(config: BuildConfig, repeats: np.ndarray, times: list[float] | 
     least SHAKE_VIDEO_S of the video. A 3 s smoothing of frames taken 2 a second and shown once each
     at 30 fps keeps swings of 6 frames, a fifth of a second on screen: shake to anyone watching."""
     shown_at_s, capture_s = _playback(config, repeats, times, capture_fps)
-    return shortest_period_frames(shown_at_s, video_s=SHAKE_VIDEO_S, capture_times_s=capture_s,
-                                  period_s=config.stabilise.smoothing_s)
+    frames = shortest_period_frames(shown_at_s, video_s=SHAKE_VIDEO_S, capture_times_s=capture_s,
+                                    period_s=config.stabilise.smoothing_s)
+    asked = shortest_period_frames(shown_at_s, video_s=0.0, capture_times_s=capture_s,
+                                   period_s=config.stabilise.smoothing_s)
+    if config.stabilise.mode is not StabiliseMode.OFF and frames > asked * 1.01:
+        log.info("camera motion faster than %.1f capture seconds (%g s of the video, %.0f frames) is taken for "
+                 "shake; --smoothing %g is shorter", frames / capture_fps, SHAKE_VIDEO_S, frames,
+                 config.stabilise.smoothing_s)
+    return frames
 
 
 def _playback(config: BuildConfig, repeats: np.ndarray, times: list[float] | None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -47,6 +48,7 @@ COARSE_THRESHOLD_PX = 2.5
 FINE_THRESHOLD_PX = 0.5  # the fine round's RANSAC tolerance (analysis pixels)
 LOOSE_FINE_THRESHOLD_PX = 1.0  # ... for pairs that fail at FINE_THRESHOLD_PX, before they are bridged
 MAX_KEYSTONE = 0.02  # frame widths at the corners: about 2 degrees of tilt change between frames, 60 degree lens
+log = logging.getLogger("descent")
 MOTION_FORMAT = "descent-motion"
 MOTION_VERSION = 1
 
@@ -457,12 +459,16 @@ def save_motion(path: Path, motions: list[FrameMotion], *, analysis_width: int,
 def load_static_mask(path: Path) -> np.ndarray | None:
     """The static mask saved with a motion file (0 where the picture does not move with the ground), or
     None: nothing static was found, or the file is from a version that did not keep it."""
-    encoded = json.loads(path.read_text()).get("static_mask_png")
+    document = json.loads(path.read_text())
+    if "static_mask_png" not in document:
+        log.warning("%s: made by a version that did not keep the static mask: lander parts found then are not "
+                    "kept out of the fill now; delete it to measure again", path)
+    encoded = document.get("static_mask_png")
     if encoded is None:
         return None
     try:
         mask = cv2.imdecode(np.frombuffer(base64.b64decode(encoded, validate=True), np.uint8), cv2.IMREAD_GRAYSCALE)
-    except (binascii.Error, ValueError, cv2.error):
+    except (binascii.Error, ValueError, TypeError, cv2.error):
         mask = None
     if mask is None:
         raise DescentError(f"{path}: a damaged static mask in the motion file; delete it to measure again")
@@ -480,10 +486,32 @@ def load_motion(path: Path, files: list[str]) -> list[FrameMotion]:
         raise DescentError(f"{path}: not a descent motion file (version {MOTION_VERSION}); delete it to measure "
                            "again, or give another --motion path")
     try:
-        motions = [FrameMotion(**entry) for entry in document["frames"]]
-    except (KeyError, TypeError) as exc:
+        motions = [_checked(FrameMotion(**entry)) for entry in document["frames"]]
+    except (KeyError, TypeError, ValueError) as exc:
         raise DescentError(f"{path}: a damaged motion file ({exc}); delete it to measure again") from None
-    if [m.file for m in motions] != files:
-        raise DescentError(f"{path}: made for other frames ({len(motions)} listed, {len(files)} here); "
-                           "delete it or give another --motion path")
+    listed = [m.file for m in motions]
+    if listed != files:
+        differ = next((i for i, (a, b) in enumerate(zip(listed, files, strict=False)) if a != b), None)
+        what = (f"{len(motions)} listed, {len(files)} here" if differ is None else
+                f"frame {differ + 1} is {listed[differ]} in the file, {files[differ]} here")
+        raise DescentError(f"{path}: made for other frames ({what}); delete it or give another --motion path")
     return motions
+
+
+_NUMBERS = ("log_scale", "angle_rad", "tx", "ty", "inliers", "inlier_ratio", "residual_px")
+
+
+def _checked(motion: FrameMotion) -> FrameMotion:
+    """The motion read back, refused (ValueError) unless every field has its type: a hand-edited or cut
+    file must fail here, in one line, not deep in the path's arithmetic."""
+    numbers = [getattr(motion, name) for name in _NUMBERS]
+    if motion.log_gain is not None:
+        numbers.append(motion.log_gain)
+    if motion.homography is not None:
+        if not isinstance(motion.homography, list) or len(motion.homography) != 9:
+            raise ValueError(f"{motion.file}: homography is not 9 numbers")
+        numbers += motion.homography
+    if not isinstance(motion.file, str) or not isinstance(motion.bridged, bool) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in numbers):
+        raise ValueError(f"{motion.file}: a field is not a number")
+    return motion
