@@ -290,7 +290,7 @@ def test_motion_file_round_trip_gives_the_same_path(tmp_path: Path) -> None:
     assert document["format"] == "descent-motion" and "frame widths" in document["units"]
     with pytest.raises(DescentError, match="made for other frames"):
         load_motion(tmp_path / "m.json", ["other.png"])
-    with pytest.raises(DescentError, match="frame 1 is f0.png in the file, other.png here"):
+    with pytest.raises(DescentError, match=r"frame 1 is f0\.png in the file, other\.png here"):
         load_motion(tmp_path / "m.json", ["other.png"] + [m.file for m in motions[1:]])
     for damaged in ("not a png", 42, [1, 2]):
         document["static_mask_png"] = damaged
@@ -299,7 +299,7 @@ def test_motion_file_round_trip_gives_the_same_path(tmp_path: Path) -> None:
             load_static_mask(tmp_path / "m.json")
     for field, value in (("log_scale", "abc"), ("homography", [1, 2]), ("tx", None), ("bridged", "no")):
         entry = dict(document["frames"][3], **{field: value})
-        broken = dict(document, frames=document["frames"][:3] + [entry] + document["frames"][4:])
+        broken = dict(document, frames=[*document["frames"][:3], entry, *document["frames"][4:]])
         (tmp_path / "m.json").write_text(json.dumps(broken))
         with pytest.raises(DescentError, match="a damaged motion file"):
             load_motion(tmp_path / "m.json", [m.file for m in motions])
