@@ -340,13 +340,13 @@ def defined_site_px(views: list[np.ndarray], last: int, width: int, height: int)
     return np.array([project(np.linalg.inv(view), ground[None, :2] / ground[2])[0] for view in views])
 
 
-def truth_as_seen(terrain: Terrain, views: list[np.ndarray], seen_truths: list[np.ndarray | None], k: int,
+def truth_as_seen(view_truth: np.ndarray, views: list[np.ndarray], seen_truths: list[np.ndarray | None], k: int,
                   output_to_ground: np.ndarray, covered: np.ndarray) -> np.ndarray:
     """The ground output frame `k` shows, as the frames that saw it showed it: where its own input
-    covers the output, that view rendered; elsewhere, what the newest earlier frame that saw the
-    spot showed (`seen_truths[j]`: frame j's own view rendered, None for a frame that saw no
-    ground, in dust); what no frame saw, the view rendered (a fill there is judged against ground
-    nobody could show).
+    covers the output, `view_truth` (the view rendered); elsewhere, what the newest earlier frame
+    that saw the spot showed (`seen_truths[j]`: frame j's own view rendered, None for a frame that
+    saw no ground, in dust); what no frame saw, the view rendered (a fill there is judged against
+    ground nobody could show).
 
     Why not the ground rendered for this view alone: the generator adds finer relief and new small
     craters at each level of detail as the camera descends, so an output frame's view holds craters
@@ -355,7 +355,7 @@ def truth_as_seen(terrain: Terrain, views: list[np.ndarray], seen_truths: list[n
     lock's frames read at least 99% real against that truth, 32% against this one).
     """
     height, width = covered.shape
-    truth = terrain.render_view(width, output_to_ground)
+    truth = view_truth.copy()
     open_ = ~covered
     ground_to_output = np.linalg.inv(output_to_ground)
     for j in range(k - 1, -1, -1):
@@ -391,8 +391,9 @@ def score(video: np.ndarray, sources: np.ndarray, frames: list[dict], terrain: T
         matrix = maps[k]
         output_to_ground = views[k] @ np.linalg.inv(matrix)
         covered = covered_mask(matrix, sources.shape[1:], video.shape[1:], inset_px=1)
-        truths = {"seen": truth_as_seen(terrain, views, seen_truths, k, output_to_ground, covered),
-                  "view": terrain.render_view(size[0], output_to_ground)}
+        view_truth = terrain.render_view(size[0], output_to_ground)
+        truths = {"seen": truth_as_seen(view_truth, views, seen_truths, k, output_to_ground, covered),
+                  "view": view_truth}
         for name, truth in truths.items():
             share, frame_sse, count = ground_agreement(video[k], truth, covered)
             if not np.isnan(share):

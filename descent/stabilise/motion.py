@@ -38,6 +38,8 @@ from descent.stabilise.similarity import (
     warp_picture,
 )
 
+log = logging.getLogger("descent")
+
 ANALYSIS_WIDTH = 512
 MIN_INLIERS = 24
 MIN_INLIER_RATIO = 0.35
@@ -48,7 +50,6 @@ COARSE_THRESHOLD_PX = 2.5
 FINE_THRESHOLD_PX = 0.5  # the fine round's RANSAC tolerance (analysis pixels)
 LOOSE_FINE_THRESHOLD_PX = 1.0  # ... for pairs that fail at FINE_THRESHOLD_PX, before they are bridged
 MAX_KEYSTONE = 0.02  # frame widths at the corners: about 2 degrees of tilt change between frames, 60 degree lens
-log = logging.getLogger("descent")
 MOTION_FORMAT = "descent-motion"
 MOTION_VERSION = 1
 
@@ -366,7 +367,8 @@ def measure_pair(previous: np.ndarray, current: np.ndarray, mask: np.ndarray | N
     """
     plain = (previous, current, find_corners(previous, mask))
     evened: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
-    for threshold in (FINE_THRESHOLD_PX, LOOSE_FINE_THRESHOLD_PX):
+    # Without the fine round (not precise) its tolerance changes nothing: one round of tries is all.
+    for threshold in (FINE_THRESHOLD_PX, LOOSE_FINE_THRESHOLD_PX)[: 2 if precise else 1]:
         found = estimate_motion(*plain, precise=precise, fine_threshold_px=threshold)
         if found is not None:
             return found
