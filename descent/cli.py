@@ -256,8 +256,10 @@ def build(
     motion: Annotated[Path | None, typer.Option("--motion", help="Save the measured motion (JSON) here, or reuse "
                                                 "it if the file exists.", show_default=False)] = None,
     mask: Annotated[Path | None, typer.Option("--mask", help="PNG, white where the picture does not move with "
-                                              "the ground (lander legs, shadow, a burned-in clock). Static parts "
-                                              "are also found automatically.", show_default=False)] = None,
+                                              "the ground (lander legs, shadow, a burned-in clock), drawn over a "
+                                              "frame (another size of the same shape is scaled; another shape is "
+                                              "refused). Static parts are also found automatically.",
+                                              show_default=False)] = None,
     bayer: Bayer = "auto",
     demosaic: Annotated[Demosaic, typer.Option(
         "--demosaic", help="edge-aware (fast, 16-bit); vng (sharper, 8-bit mosaics only); bilinear.")

@@ -14,6 +14,7 @@ import pytest
 from conftest import decode_video, run_cli
 from synthetic_descent import DescentSpec, Terrain, add_dust, generate
 
+import descent.stabilise.motion as motion_module
 from descent.errors import DescentError
 from descent.frames import FrameInfo
 from descent.options import StabiliseMode
@@ -22,6 +23,7 @@ from descent.sources.images import probe
 from descent.stabilise.analyse import find_static_mask, measure_motion
 from descent.stabilise.metrics import interframe_motion, jitter_px, keystone_px
 from descent.stabilise.motion import (
+    CORRELATION_MIN,
     FrameMotion,
     analysis_copy,
     estimate_motion,
@@ -29,6 +31,7 @@ from descent.stabilise.motion import (
     load_motion,
     load_static_mask,
     measure_pair,
+    place_by_correlation,
     save_motion,
 )
 from descent.stabilise.path import (
@@ -169,6 +172,29 @@ def test_whittaker_matches_a_dense_solve_and_keeps_lines() -> None:
     assert np.allclose(whittaker(line, np.ones(50), 1e5), line)  # constant-rate zoom is kept exactly
 
 
+def test_a_dust_pair_the_tracks_miss_is_placed_by_correlation(terrain_image: np.ndarray) -> None:
+    """Dust too thick for tracks leaves the ground as faint shading; the whole picture's correlation,
+    started from a bridge's guess 9 px and 3% of zoom off, places the pair to a fraction of a pixel.
+    Noise alone is not placed."""
+    rng = np.random.default_rng(4)
+    true = Similarity(math.log(1.04), math.radians(1.5), 0.006, -0.004)  # at 256 px: 1.5 and 1 px
+    ground = [cv2.resize(_view(terrain_image, Similarity(true.log_scale * k, true.angle_rad * k, true.tx * k / 2,
+                                                             true.ty * k / 2)), (SIZE // 2, SIZE // 2),
+                         interpolation=cv2.INTER_AREA) for k in (0, 1)]
+    before = analysis_copy(_generator_dust(ground[0], 0.75, rng))
+    after = analysis_copy(_generator_dust(ground[1], 0.85, rng))
+    assert measure_pair(before, after) is None
+    guess = Similarity(true.log_scale + 0.03, true.angle_rad, true.tx + 0.03, true.ty - 0.02)
+    found = place_by_correlation(before, after, guess)
+    assert found is not None
+    placed, correlation = found
+    assert correlation >= CORRELATION_MIN
+    assert math.hypot(placed.tx - true.tx, placed.ty - true.ty) * SIZE / 2 < 0.5  # 0.1
+    assert abs(placed.log_scale - true.log_scale) < 0.005  # 0.0025
+    noise = [np.clip(rng.normal(128, 5, (SIZE // 2, SIZE // 2)), 0, 255).astype(np.uint8) for _ in range(2)]
+    assert place_by_correlation(*noise, guess) is None
+
+
 def _true_similarity(frame: dict) -> Similarity:
     """The truth's frame -> ground map in normalised units (ground in metres, first frame's axes)."""
     return Similarity(math.log(frame["m_per_px"] * frame_width(frame)), math.radians(frame["yaw_deg"]),
@@ -255,6 +281,28 @@ def test_dust_frames_are_bridged_not_jumped(make_descent) -> None:
     path = camera_path(analysis.motions)
     steps = np.abs(np.diff(path[:, 0]))
     assert steps[-8:].max() < 3 * np.median(steps[:40]) + 0.01  # no jump through the dust
+
+
+def test_bridged_dust_frames_are_placed_nearer_the_truth_by_correlation(make_descent, monkeypatch) -> None:
+    """The pairs into thick dust that the tracks cannot measure are placed by the whole picture's
+    correlation (and stay bridged: never kept in the canvas, never the site): nearer the truth than
+    the bridge's interpolation, as the descent slows for touchdown."""
+    folder, truth = make_descent(frames=60, size_px=256, dust_frames=8, seed=4)
+    frames = _ordered_truth(folder, truth)
+    infos = _infos(folder, frames)
+
+    def bridged_errors_px() -> tuple[np.ndarray, list[FrameMotion]]:
+        motions = measure_motion(infos, user_mask=None, workers=2, progress=lambda items, total: iter(items)).motions
+        return np.array([_errors(m.transform, _true_similarity(frames[i - 1]).then(
+            _true_similarity(frames[i]).inverse()))[0] / 4 for i, m in enumerate(motions) if m.bridged and i > 0]), \
+            motions  # px at 256
+
+    placed, motions = bridged_errors_px()
+    monkeypatch.setattr(motion_module, "CORRELATION_MIN", math.inf)
+    interpolated, _ = bridged_errors_px()
+    assert len(placed) and len(placed) == len(interpolated)
+    assert all(m.correlation is not None and m.correlation >= CORRELATION_MIN for m in motions[1:] if m.bridged)
+    assert placed.max() < 1.0 and placed.max() < 0.7 * interpolated.max(), (placed, interpolated)  # 0.66, 1.29
 
 
 @pytest.mark.slow
@@ -400,6 +448,11 @@ def test_user_mask(make_descent, tmp_path: Path) -> None:
     assert json.loads(masked.stdout)["stabilisation"]["bridged_pairs"] > 40  # nothing left to measure motion on
     bad = run_cli("build", folder, "-o", tmp_path / "n.mp4", "--mask", tmp_path / "nope.png")
     assert bad.returncode == 1 and "cannot read the mask" in bad.stderr
+    # Drawn for frames of another shape, it would mask the wrong pixels: refused, naming both sizes.
+    cv2.imwrite(str(tmp_path / "wide.png"), np.full((90, 160), 0, np.uint8))
+    wide = run_cli("build", folder, "-o", tmp_path / "w.mp4", "--mask", tmp_path / "wide.png")
+    assert wide.returncode == 1 and "the mask is 160x90" in wide.stderr and "another shape" in wide.stderr
+    assert len(wide.stderr.strip().splitlines()) == 1 and not (tmp_path / "w.mp4").exists()
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from descent.errors import DescentError
 from descent.frames import FrameInfo, Read
 from descent.options import Border, StabiliseMode
 from descent.sources.images import read_pixels
@@ -59,7 +60,7 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
     """
     files = [f.name for f in infos]
     static_fraction: float | None = None
-    static_mask = load_user_mask(config.mask) if config.mask else None
+    static_mask = _fitted_to_frames(load_user_mask(config.mask), config.mask, infos[0]) if config.mask else None
     if reuse_motion:
         assert config.motion_file is not None
         motions = load_motion(config.motion_file, files)
@@ -74,8 +75,9 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
             save_motion(config.motion_file, motions, analysis_width=ANALYSIS_WIDTH, static_mask=static_mask)
     bridged = sum(m.bridged for m in motions[1:])
     if bridged:
-        log.info("%d of %d frame pairs had too little texture to measure; bridged from their neighbours",
-                 bridged, len(motions) - 1)
+        placed = sum(m.bridged and m.correlation is not None for m in motions[1:])
+        log.info("%d of %d frame pairs had too little texture to track; bridged from their neighbours (%d of "
+                 "them placed by the whole picture's correlation)", bridged, len(motions) - 1, placed)
     first = infos[0]
     path = plan_path(motions, PathConfig(mode=config.mode, smoothing_frames=smoothing_frames,
                                          border=config.border, max_zoom=config.max_zoom),
@@ -84,6 +86,19 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
         _warn_if_frames_leave_the_view(path, frame_aspect=first.height / first.width, out_aspect=out_aspect)
     perspective = sum(m.homography is not None for m in motions)
     return Stabilisation(path, motions, bridged, perspective, static_fraction, reuse_motion, static_mask)
+
+
+def _fitted_to_frames(mask: np.ndarray, path: Path, first: FrameInfo) -> np.ndarray:
+    """--mask as given, if it has the frames' shape: drawn at another size it is scaled to them (said),
+    drawn for another shape of frame it would be stretched over the wrong pixels, and is refused."""
+    height, width = mask.shape
+    if (width, height) == (first.width, first.height):
+        return mask
+    if abs(height / width - first.height / first.width) > max(0.01, 1 / min(width, height)):
+        raise DescentError(f"{path}: the mask is {width}x{height} and the frames {first.width}x{first.height}, "
+                           "another shape; draw it over one of these frames (white where the lander is)")
+    log.info("%s: the mask is %dx%d, scaled to the frames' %dx%d", path, width, height, first.width, first.height)
+    return mask
 
 
 def _both_masks(saved: np.ndarray | None, given: np.ndarray | None) -> np.ndarray | None:

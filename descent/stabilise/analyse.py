@@ -23,6 +23,7 @@ from descent.stabilise.motion import (
     analysis_copy,
     bridge,
     measure_pair,
+    place_by_correlation,
     static_mask,
 )
 from descent.stabilise.similarity import to_pixels
@@ -156,7 +157,33 @@ def measure_motion(infos: list[FrameInfo], *, user_mask: np.ndarray | None, work
             motions.append(FrameMotion(info.name, t.log_scale, t.angle_rad, t.tx, t.ty, motion.inliers,
                                        motion.inlier_ratio, motion.residual_px, log_gain=log_gain,
                                        homography=homography))
-    return Analysis(bridge(motions), static_fraction, mask)
+    motions = bridge(motions)
+    if precise:
+        motions = _placed_by_correlation(motions, load, mask, workers=workers)
+    return Analysis(motions, static_fraction, mask)
+
+
+def _placed_by_correlation(motions: list[FrameMotion], load: Callable[[int], np.ndarray | None],
+                           mask: np.ndarray | None, *, workers: int) -> list[FrameMotion]:
+    """Bridged pairs placed by the whole picture's correlation where it holds (place_by_correlation),
+    with their brightness compared aligned by it. Each starts from its own bridge, which depends only
+    on the measured pairs, so the result is the same for any number of workers."""
+    def place(index: int) -> FrameMotion | None:
+        before, after = load(index - 1), load(index)
+        if before is None or after is None or before.shape != after.shape:
+            return None
+        h, w = before.shape
+        ground = _resized(mask, (w, h))
+        found = place_by_correlation(before, after, motions[index].transform, ground)
+        if found is None:
+            return None
+        placed, correlation = found
+        log_gain = aligned_log_ratio(before, after, to_pixels(placed, w, h), ground)
+        return motions[index].with_transform(placed, correlation=correlation, log_gain=log_gain)
+
+    bridged = [i for i, m in enumerate(motions) if m.bridged and i > 0]
+    placed = dict(zip(bridged, ordered_map(place, bridged, workers=workers), strict=True))
+    return [placed.get(i) or m for i, m in enumerate(motions)]
 
 
 def _resized(mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
