@@ -67,6 +67,9 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
         # The mask pass 1 found is kept in the file; a --mask given now is added to it.
         static_mask = _both_masks(load_static_mask(config.motion_file), static_mask)
         log.info("motion read from %s (delete it to measure again)", config.motion_file)
+        if config.mask:
+            log.info("%s keeps those parts out of the fill; the motion read back was measured without it "
+                     "(delete %s to measure again with it)", config.mask, config.motion_file)
     else:
         analysis = measure_motion(infos, user_mask=static_mask, workers=workers, prepare=prepare, read=read,
                                   progress=progress)

@@ -163,6 +163,8 @@ def static_mask(pairs: list[tuple[np.ndarray, np.ndarray, Similarity]]) -> np.nd
 
 def load_user_mask(path: Path) -> np.ndarray:
     """--mask: white where the picture does not move with the ground. Returns 255 where it does."""
+    if not path.is_file():
+        raise DescentError(f"{path}: no such mask file; give a PNG, white where the lander is")
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None:
         raise DescentError(f"{path}: cannot read the mask; give a PNG, white where the lander is")
@@ -554,6 +556,8 @@ def _checked(motion: FrameMotion) -> FrameMotion:
     file must fail here, in one line, not deep in the path's arithmetic."""
     numbers = [getattr(motion, name) for name in _NUMBERS]
     numbers += [v for v in (motion.log_gain, motion.correlation) if v is not None]
+    if isinstance(motion.correlation, int | float) and not -1.0 <= motion.correlation <= 1.0:
+        raise ValueError(f"{motion.file}: correlation {motion.correlation} is not between -1 and 1")
     if motion.homography is not None:
         if not isinstance(motion.homography, list) or len(motion.homography) != 9:
             raise ValueError(f"{motion.file}: homography is not 9 numbers")
