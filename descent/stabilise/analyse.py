@@ -181,6 +181,10 @@ def _placed_by_correlation(motions: list[FrameMotion], load: Callable[[int], np.
         log_gain = aligned_log_ratio(before, after, to_pixels(placed, w, h), ground)
         return motions[index].with_transform(placed, correlation=correlation, log_gain=log_gain)
 
+    if all(m.bridged for m in motions[1:]):
+        # Nothing measured: no guess to start from, and nothing to check a placement against. A
+        # sequence the tracks could not measure anywhere (thumbnails, blank frames) stays as it was.
+        return motions
     bridged = [i for i, m in enumerate(motions) if m.bridged and i > 0]
     placed = dict(zip(bridged, ordered_map(place, bridged, workers=workers), strict=True))
     return [placed.get(i) or m for i, m in enumerate(motions)]
