@@ -92,6 +92,23 @@ def test_bursts_are_removed_and_are_no_steps() -> None:
     assert flicker_rms(out, period_frames=30) < 0.1 * flicker_rms(bursts, period_frames=30)
 
 
+def test_a_burst_just_after_a_step_does_not_move_the_step() -> None:
+    """A +30% burst three frames after a 22% drop brings one frame back to the old level; its fall
+    back again is as large as the step, and judged on that one frame it looked like a step that
+    lasts: the step was put there, and the frames between corrected by its size (a bench scenario
+    at 3 frames/s, 0.75x of its flicker left). A step's levels are judged on three frames at least."""
+    frames = np.arange(240)
+    rng = np.random.default_rng(1)
+    dust = 0.55 * np.clip((frames - 180) / 60, 0, None) ** 2
+    exposure = -0.0007 * frames + rng.normal(0, 0.002, len(frames)) + dust - np.where(frames >= 78, 0.25, 0.0)
+    bursts = np.isin(frames, (58, 69, 81, 133, 207, 219))
+    exposure[bursts] += np.log(1.3)
+    out, steps = _correct(exposure, 30.0)
+    assert steps == [78]
+    clean = exposure - np.where(bursts, np.log(1.3), 0.0)
+    assert np.abs(out - clean)[70:90].max() < 0.03  # the frames after the step keep its level
+
+
 def test_unmeasured_pairs_are_breaks_that_move_nothing() -> None:
     # Where a pair was not measured the chain does not know the exposure change: it must not show
     # up as a jump in the output, whatever the flicker did across it.

@@ -274,8 +274,10 @@ def _lasting_change(chain: np.ndarray, j: int, w: int, period: int) -> tuple[int
     k = min(period, j, n - j)
     if k < max(3, period // 2):
         return None  # too near an end to tell whether it lasts
-    near = min(w, j, n - j)
-    # the median for what the scale saw: a burst of one frame moves the mean of a few frames
+    # The median for what the scale saw (a burst of one frame moves the mean of a few frames), over
+    # three frames at least: judged on one frame, the fall after a burst just past a step is as
+    # large as the step and lasts as long, and the step was put there.
+    near = min(max(w, 3), j, n - j)
     seen = float(np.median(chain[j : j + near]) - np.median(chain[j - near : j]))
     change = _mean_change(chain, j, k)
     if abs(change) < MIN_STEP or change * seen <= 0 or not LASTING <= seen / change <= 1 / LASTING:
