@@ -97,6 +97,7 @@ class StabilisationReport:
     mode: str
     zoom: float
     bridged_pairs: int
+    correlated_pairs: int  # of the bridged pairs, those placed by the whole picture's correlation
     perspective_pairs: int
     frames_with_fill: int
     static_fraction: float | None
@@ -349,7 +350,8 @@ class Summary:
                 out.append(f"unit        the log's altitude taken as {a.unit} (assumed: say --alt-unit)")
         if self.stabilisation:
             s = self.stabilisation
-            out.append(f"stabilised  {s.mode}: zoom {s.zoom:.2f}x, {s.bridged_pairs} pairs bridged, "
+            out.append(f"stabilised  {s.mode}: zoom {s.zoom:.2f}x, {s.bridged_pairs} pairs bridged"
+                       + (f" ({s.correlated_pairs} placed by correlation)" if s.correlated_pairs else "") + ", "
                        + (f"{s.perspective_pairs} with perspective, " if s.perspective_pairs else "")
                        + f"{s.frames_with_fill} frames with filled edges"
                        + (f", {100 * s.static_fraction:.1f}% of the picture static" if s.static_fraction else ""))

@@ -415,6 +415,7 @@ def test_build_is_steadier_than_the_raw_frames(make_descent, tmp_path: Path) -> 
         if mode != "off":
             stab = json.loads(result.stdout)["stabilisation"]
             assert stab["mode"] == mode and 1.0 <= stab["zoom"] <= 1.5
+            assert 0 <= stab["correlated_pairs"] <= stab["bridged_pairs"]
     assert jitter["smooth"] < jitter["off"] / 5, jitter
     assert jitter["lock"] < jitter["off"] / 5, jitter
 
