@@ -456,6 +456,8 @@ def test_user_mask(make_descent, tmp_path: Path) -> None:
     wide = run_cli("build", folder, "-o", tmp_path / "w.mp4", "--mask", tmp_path / "wide.png")
     assert wide.returncode == 1 and "the mask is 160x90" in wide.stderr and "another shape" in wide.stderr
     assert len(wide.stderr.strip().splitlines()) == 1 and not (tmp_path / "w.mp4").exists()
+    unused = run_cli("build", folder, "-o", tmp_path / "o.mp4", "--stabilise", "off", "--mask", tmp_path / "mask.png")
+    assert unused.returncode == 0 and "with --stabilise off it changes nothing" in unused.stderr
 
 
 @pytest.mark.slow

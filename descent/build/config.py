@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -12,12 +13,15 @@ from descent.encode import EncodeConfig, check_encode, check_output, find_ffmpeg
 from descent.errors import UsageError
 from descent.normalise import NormaliseConfig
 from descent.normalise.size import SizeConfig
+from descent.options import StabiliseMode
 from descent.order import TimingConfig
 from descent.outputs import PlannedOutput, check_outputs
 from descent.overlay import HudConfig
 from descent.sources.decoded import SCRATCH_MAX_BYTES
 from descent.sources.times import TimeOptions
 from descent.stabilise import StabiliseConfig
+
+log = logging.getLogger("descent")
 
 MAX_FPS = 1000.0
 
@@ -74,6 +78,10 @@ def check_config(config: BuildConfig) -> None:
         raise UsageError("--overlay-only draws the altitude HUD: give --telemetry or --altitude-at")
     if config.telemetry_out is not None and not config.altitude.wanted:
         raise UsageError("--telemetry-out writes the altitude drawn on each frame: give --telemetry or --altitude-at")
+    if config.stabilise.mask is not None and config.stabilise.mode is StabiliseMode.OFF:
+        # Said, not refused: a Makefile may pass the same --mask to every build.
+        log.warning("--mask %s: only stabilisation uses the mask; with --stabilise off it changes nothing",
+                    config.stabilise.mask)
     find_ffmpeg(config.encode.ffmpeg)  # a wrong --ffmpeg should fail now, not after the motion pass
     scratch = config.run.scratch
     if config.run.decode_once and scratch is not None and not scratch.is_dir():
