@@ -69,7 +69,7 @@ import cv2
 import numpy as np
 from benchlib import decode_grey, encode_grey, ffmpeg_alone, timed
 from synthetic_archive import Sample, write_archive
-from synthetic_descent import DescentSpec, Terrain, generate, site_in_frames, terrain_for
+from synthetic_descent import DescentSpec, Terrain, add_lander_leg, generate, site_in_frames, terrain_for
 
 from descent.allocator import keep_freed_memory
 from descent.build import RunConfig, SourceConfig
@@ -344,8 +344,9 @@ def truth_as_seen(view_truth: np.ndarray, views: list[np.ndarray], seen_truths: 
                   output_to_ground: np.ndarray, covered: np.ndarray) -> np.ndarray:
     """The ground output frame `k` shows, as the frames that saw it showed it: where its own input
     covers the output, `view_truth` (the view rendered); elsewhere, what the newest earlier frame
-    that saw the spot showed (`seen_truths[j]`: frame j's own view rendered, None for a frame that
-    saw no ground, in dust); what no frame saw, the view rendered (a fill there is judged against
+    that saw the spot showed (`seen_truths[j]`: frame j's own view rendered, NaN where a lander part
+    hid the ground from it, None for a frame that saw no ground, in dust); what no frame saw, the
+    view rendered (a fill there is judged against
     ground nobody could show).
 
     Why not the ground rendered for this view alone: the generator adds finer relief and new small
@@ -371,9 +372,17 @@ def truth_as_seen(view_truth: np.ndarray, views: list[np.ndarray], seen_truths: 
     return truth
 
 
+def lander_parts(size: int) -> np.ndarray:
+    """Where the generator's lander leg and its shadow hide the ground, in a frame's pixels."""
+    return add_lander_leg(np.full((size, size), 0.5, np.float32)) != 0.5
+
+
 def score(video: np.ndarray, sources: np.ndarray, frames: list[dict], terrain: Terrain, dusty: np.ndarray,
-          last: int, maps: list[np.ndarray | None] | None = None) -> Figures:
-    """The figures of one decoded output video whose input frames (decoded the same way) are `sources`."""
+          last: int, maps: list[np.ndarray | None] | None = None, hidden: np.ndarray | None = None) -> Figures:
+    """The figures of one decoded output video whose input frames (decoded the same way) are `sources`.
+
+    `hidden` (a frame's pixels) is where a lander part hides the ground: no frame saw the ground
+    there, so the fill is judged against an older frame that did (truth_as_seen)."""
     size = video.shape[2], video.shape[1]
     views = [np.array(f["frame_to_ground"]) for f in frames]
     steps = [np.eye(3)] + [np.linalg.solve(views[k], views[k - 1]) for k in range(1, len(views))]
@@ -384,6 +393,9 @@ def score(video: np.ndarray, sources: np.ndarray, frames: list[dict], terrain: T
     distance = np.hypot(*(sites - sites.mean(axis=0)).T)
     kept = [picture_kept(maps[k], sources.shape[1:], video.shape[1:]) for k in placed]
     seen_truths = [None if dusty[k] else terrain.render_view(sources.shape[2], views[k]) for k in range(len(views))]
+    for seen in seen_truths:
+        if seen is not None and hidden is not None:
+            seen[hidden] = np.nan
     judged: dict[str, list] = {"seen": [[], 0.0, 0], "view": [[], 0.0, 0]}  # real shares, fill SSE, fill pixels
     for k in placed:
         if dusty[k]:
@@ -441,7 +453,8 @@ def sweep_descent(spec: DescentSpec, root: Path, name: str, *, rebuild: bool = T
         if len(video) != len(sources):
             notes.append(f"{variant}: {len(video)} frames for {len(sources)} inputs, not scored")
             continue
-        results[variant] = score(video, sources, frames, terrain, dusty, last_measured(frames, motion_file))
+        results[variant] = score(video, sources, frames, terrain, dusty, last_measured(frames, motion_file),
+                                 hidden=lander_parts(spec.size_px) if spec.occluder else None)
     return results, "; ".join(notes)
 
 

@@ -84,6 +84,22 @@ def test_static_parts_never_enter_the_canvas(ground: np.ndarray) -> None:
         assert out.max() <= 255
 
 
+def test_unseen_output_beside_a_lander_part_shows_no_lander_part(ground: np.ndarray) -> None:
+    """A leg reaching the frame's corner: the output beyond that corner, which no frame has seen, is
+    painted from the ground's backdrop, not from the leg mirrored and blurred."""
+    static = np.full((SIZE, SIZE), 255, np.uint8)
+    static[-60:, -60:] = 0
+    frame = cv2.warpAffine(ground, np.linalg.inv(_view(ground, (2 * SIZE, 2 * SIZE), 0.0, 1.0))[:2], (SIZE, SIZE))
+    frame[-60:, -60:] = 255  # the leg: brighter than any ground (40-220)
+    to_output = np.array([[1.0, 0.0, -40.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # the frame 40 px to the left
+    warped = cv2.warpAffine(frame, to_output[:2], (SIZE, SIZE), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    cover = cover_of(frame, to_output, width=SIZE, height=SIZE, static=static, with_margins=True)
+    out = Canvas(SIZE, SIZE).compose(warped, cover, None, usable=True)
+    beyond_the_leg = out[-60:, -30:]  # output the frame leaves uncovered, beside the leg's rows
+    ground_mean = float(frame[static > 0].mean())
+    assert abs(float(beyond_the_leg.mean()) - ground_mean) < 25, (beyond_the_leg.mean(), ground_mean)
+
+
 @pytest.mark.parametrize("matrix", [
     [[0.8, 0.05, 60], [-0.05, 0.8, 30], [0, 0, 1]],  # smaller, turned: the output's corners uncovered
     [[1.3, 0.1, -40], [-0.1, 1.2, -20], [1e-4, 2e-4, 1]],  # larger, in perspective

@@ -315,22 +315,46 @@ def cover_of(pixels: np.ndarray, matrix: np.ndarray, *, width: int, height: int,
         moving = cv2.resize(np.where(static > 0, 255, 0).astype(np.uint8), (small_w, small_h),
                             interpolation=cv2.INTER_NEAREST)
         ground = _warp(moving, small_matrix, geometry.size, cv2.BORDER_CONSTANT)
-    backdrop = backdrop_of(small, matrix, source_size=(w, h), width=width, height=height)
+    backdrop = backdrop_of(small, matrix, source_size=(w, h), width=width, height=height,
+                           ground=None if static is None else moving)
     return Cover(shown=shown, ground=ground, picture=picture, backdrop=backdrop)
 
 
 def backdrop_of(picture: np.ndarray, matrix: np.ndarray, *, source_size: tuple[int, int], width: int,
-                height: int) -> np.ndarray:
+                height: int, ground: np.ndarray | None = None) -> np.ndarray:
     """For output that no frame has seen: the frame mirrored at its edges, warped and blurred, at a
     sixteenth of the output's width and height. `matrix` takes the frame's pixels at `source_size`;
-    `picture` is the frame at that size or smaller."""
+    `picture` is the frame at that size or smaller; `ground` (255 where the picture shows ground, at
+    its size) keeps static lander parts out of it.
+
+    Why the lander parts are kept out: a leg reaching the frame's edge sits at the same place in every
+    frame, so the ground beyond it, outside the frame, is never seen and shows the backdrop; mirrored,
+    the leg's bright strut smeared into it (25 grey levels too bright beside the leg, on a sweep
+    descent in smooth mode)."""
     tiny_out = max(1, width // 16), max(1, height // 16)
     full_w, full_h = source_size
     tiny_w, tiny_h = max(1, full_w // 16), max(1, full_h // 16)
     tiny_matrix = (_scaling(width, height, *tiny_out) @ matrix
                    @ np.linalg.inv(_scaling(full_w, full_h, tiny_w, tiny_h)))
-    tiny = cv2.resize(picture, (tiny_w, tiny_h), interpolation=cv2.INTER_AREA)
+    tiny = (cv2.resize(picture, (tiny_w, tiny_h), interpolation=cv2.INTER_AREA) if ground is None
+            else _ground_only(picture, ground, (tiny_w, tiny_h)))
     return cv2.GaussianBlur(_warp(tiny, tiny_matrix, tiny_out, cv2.BORDER_REFLECT101), (0, 0), 2.0)
+
+
+def _ground_only(picture: np.ndarray, ground: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`picture` shrunk to `size`, each pixel the mean of the ground under it alone (a normalised
+    average); where it covers hardly any ground, the mean of all the ground."""
+    on_ground = ground > 0
+    if not on_ground.any():
+        return cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+    weight = cv2.resize(on_ground.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    spread = (lambda a: a[..., None]) if picture.ndim == 3 else (lambda a: a)
+    summed = cv2.resize(picture.astype(np.float32) * spread(on_ground), size, interpolation=cv2.INTER_AREA)
+    tiny = summed / spread(np.maximum(weight, 1e-3))
+    tiny[weight < 0.05] = picture[on_ground].mean(axis=0)
+    if picture.dtype.kind == "u":
+        tiny = np.clip(np.rint(tiny), 0, np.iinfo(picture.dtype).max)
+    return tiny.astype(picture.dtype)
 
 
 def footprint(matrix: np.ndarray, w: int, h: int, size: tuple[int, int]) -> np.ndarray:
