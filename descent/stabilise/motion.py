@@ -60,6 +60,8 @@ LOOSE_FINE_THRESHOLD_PX = 1.0  # ... for pairs that fail at FINE_THRESHOLD_PX, b
 # bridge 3.1).
 CORRELATION_MIN = 0.35
 CORRELATION_MAX_SHIFT = 0.08
+CORRELATION_WIDTH_PX = 256
+CORRELATION_ITERATIONS = 60
 MAX_KEYSTONE = 0.02  # frame widths at the corners: about 2 degrees of tilt change between frames, 60 degree lens
 MOTION_FORMAT = "descent-motion"
 MOTION_VERSION = 1
@@ -450,18 +452,24 @@ def place_by_correlation(previous: np.ndarray, current: np.ndarray, guess: Simil
     (the static mask, 0 where static) is the current frame's: ECC warps it with the picture.
     """
     h, w = previous.shape
-    start = to_pixels(guess, w, h).astype(np.float32)
-    blur_px = 2 * max(1, round(w / 64)) + 1  # the ground left in dust is soft: compare it at that scale
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-6)
+    # The ground left in dust is soft: it is compared on copies at most CORRELATION_WIDTH_PX wide,
+    # blurred over a sixtieth of the width. At 512 px, 100 iterations took 0.45 s on a pair of noise;
+    # at 256 px and 60, 2 ms there and 70 ms where it converges, placing a pair 0.04 px apart.
+    scale = min(1.0, CORRELATION_WIDTH_PX / w)
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    before, after = (cv2.resize(p, size, interpolation=cv2.INTER_AREA).astype(np.float32) for p in (previous, current))
+    valid = (np.full(size[::-1], 255, np.uint8) if mask is None
+             else cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST))
+    start = to_pixels(guess, *size).astype(np.float32)
+    blur_px = 2 * max(1, round(size[0] / 64)) + 1
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, CORRELATION_ITERATIONS, 1e-5)
     try:
-        correlation, found = cv2.findTransformECC(previous.astype(np.float32), current.astype(np.float32), start,
-                                                  cv2.MOTION_AFFINE, criteria,
-                                                  np.full((h, w), 255, np.uint8) if mask is None else mask, blur_px)
+        correlation, found = cv2.findTransformECC(before, after, start, cv2.MOTION_AFFINE, criteria, valid, blur_px)
     except cv2.error:
         return None  # it did not converge: a blank pair
     if not correlation >= CORRELATION_MIN:
         return None
-    to_norm = pixel_to_normalised(w, h)
+    to_norm = pixel_to_normalised(*size)
     placed = nearest_similarity(to_norm @ np.vstack([found, [0.0, 0.0, 1.0]]) @ np.linalg.inv(to_norm), h / w)
     corners = frame_corners(h / w)
     if np.abs(placed.apply(corners) - guess.apply(corners)).max() > CORRELATION_MAX_SHIFT:
