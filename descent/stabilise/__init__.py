@@ -47,6 +47,7 @@ class Stabilisation:
     static_fraction: float | None  # share of the picture found static (None: motion reused from a file)
     reused: bool
     static_mask: np.ndarray | None = None  # 0 where the picture does not move with the ground (analysis size)
+    correlated: int = 0  # of the bridged pairs, those placed by the whole picture's correlation
 
 
 def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: bool, smoothing_frames: float,
@@ -77,10 +78,10 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
         if config.motion_file:
             save_motion(config.motion_file, motions, analysis_width=ANALYSIS_WIDTH, static_mask=static_mask)
     bridged = sum(m.bridged for m in motions[1:])
+    correlated = sum(m.bridged and m.correlation is not None for m in motions[1:])
     if bridged:
-        placed = sum(m.bridged and m.correlation is not None for m in motions[1:])
         log.info("%d of %d frame pairs had too little texture to track; bridged from their neighbours (%d of "
-                 "them placed by the whole picture's correlation)", bridged, len(motions) - 1, placed)
+                 "them placed by the whole picture's correlation)", bridged, len(motions) - 1, correlated)
     first = infos[0]
     path = plan_path(motions, PathConfig(mode=config.mode, smoothing_frames=smoothing_frames,
                                          border=config.border, max_zoom=config.max_zoom),
@@ -88,7 +89,8 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
     if config.mode is StabiliseMode.LOCK:
         _warn_if_frames_leave_the_view(path, frame_aspect=first.height / first.width, out_aspect=out_aspect)
     perspective = sum(m.homography is not None for m in motions)
-    return Stabilisation(path, motions, bridged, perspective, static_fraction, reuse_motion, static_mask)
+    return Stabilisation(path, motions, bridged, perspective, static_fraction, reuse_motion, static_mask,
+                         correlated)
 
 
 def _fitted_to_frames(mask: np.ndarray, path: Path, first: FrameInfo) -> np.ndarray:
