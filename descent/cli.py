@@ -5,9 +5,11 @@ Heavy modules (OpenCV, numpy, ffmpeg-python) are imported inside the commands so
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -98,6 +100,7 @@ Bayer = Annotated[str, typer.Option("--bayer", help="Colour filter mosaic: auto 
 
 def _fail(message: str, code: int) -> NoReturn:
     typer.echo(f"descent: error: {message}", err=True)
+    _exit_at_once_on_signals(code)
     raise typer.Exit(code)
 
 
@@ -137,7 +140,7 @@ def _run(debug: bool, quiet: bool, action: Callable[[], None]) -> None:
 
     _unwind_on_signals()
     try:
-        return action()
+        action()
     except DescentError as error:
         if debug:
             raise
@@ -148,6 +151,7 @@ def _run(debug: bool, quiet: bool, action: Callable[[], None]) -> None:
         if debug:
             raise
         _fail(f"unexpected {type(error).__name__}: {error} (run again with --debug for details)", 70)
+    _exit_at_once_on_signals(0)
 
 
 def _source_config(inputs: list[str], recursive: bool, times: Path | None, name_pattern: str | None,
@@ -491,12 +495,12 @@ def main() -> None:
         context = getattr(error, "ctx", None)
         if type(error).__name__ == "NoArgsIsHelpError":
             typer.echo(error.format_message())  # type: ignore[attr-defined]
-            sys.exit(0)
+            _exit(0)
         where = f" (see '{context.command_path} --help')" if context is not None else ""
         _fail_now(f"{error.format_message()}{where}", 2)  # type: ignore[attr-defined]
     if type(code).__name__ == "Abort":
         _fail_now("interrupted; nothing was written", 130)
-    sys.exit(code if isinstance(code, int) else 0)
+    _exit(code if isinstance(code, int) else 0)
 
 
 def _is_usage_error(error: BaseException) -> bool:
@@ -505,4 +509,32 @@ def _is_usage_error(error: BaseException) -> bool:
 
 def _fail_now(message: str, code: int) -> NoReturn:
     typer.echo(f"descent: error: {message}", err=True)
+    _exit(code)
+
+
+def _exit(code: int) -> NoReturn:
+    _exit_at_once_on_signals(code)
+    _flush_output()
     sys.exit(code)
+
+
+def _exit_at_once_on_signals(code: int) -> None:
+    """From here on the work is over: outputs are in place or were never made, and `code` is the
+    true exit code. A SIGTERM landing now, in click's teardown or Python's shutdown, would otherwise
+    raise a KeyboardInterrupt nothing catches, or kill the process by signal (Python restores the
+    default handlers late in shutdown): a finished job would look killed to its scheduler."""
+
+    def exit_now(signum: int, frame: object) -> None:
+        _flush_output()
+        os._exit(code)
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), exit_now)
+
+
+def _flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe, or a write the signal cut into: nothing more can reach the reader anyway.
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            stream.flush()

@@ -360,6 +360,19 @@ def test_interrupted_inspect_says_nothing_was_written(place: Place) -> None:
     assert process.returncode == 130 and "nothing was written" in stderr and "video" not in stderr
 
 
+def test_a_signal_after_the_work_keeps_the_true_exit_code(tmp_path: Path) -> None:
+    # A job that has finished and said so, killed while Python shuts down, must not look killed to its
+    # scheduler: the late signal exits at once, with the code the work earned and its output flushed.
+    script = ("import os, signal, sys, time\n"
+              "from descent.cli import _exit_at_once_on_signals\n"
+              "print('summary')\n"
+              "_exit_at_once_on_signals(3)\n"
+              "os.kill(os.getpid(), signal.SIGTERM)\n"
+              "time.sleep(30)\n")
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 3 and run.stdout == "summary\n"
+
+
 def test_a_full_disk_is_one_line_and_leaves_nothing(place: Place) -> None:
     disk = place.root / "small-disk"
     disk.mkdir()
