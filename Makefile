@@ -37,6 +37,7 @@ bench: $(STAMP)  ## timings and quality against ffmpeg, vid.stab and ffmpeg defl
 	$(BIN)/python scripts/bench_build.py
 	$(BIN)/python scripts/bench_stages.py
 	$(BIN)/python scripts/bench_stabilise.py
+	$(BIN)/python scripts/bench_gaps.py
 	$(BIN)/python scripts/bench_normalise.py
 	$(BIN)/python scripts/bench_overlay.py
 

@@ -98,6 +98,7 @@ class StabilisationReport:
     zoom: float
     bridged_pairs: int
     correlated_pairs: int  # of the bridged pairs, those placed by the whole picture's correlation
+    gaps_measured_across: int  # runs of frames without ground whose ends were measured against each other
     perspective_pairs: int
     frames_with_fill: int
     static_fraction: float | None
@@ -351,7 +352,9 @@ class Summary:
         if self.stabilisation:
             s = self.stabilisation
             out.append(f"stabilised  {s.mode}: zoom {s.zoom:.2f}x, {s.bridged_pairs} pairs bridged"
-                       + (f" ({s.correlated_pairs} placed by correlation)" if s.correlated_pairs else "") + ", "
+                       + (f" ({s.correlated_pairs} placed by correlation)" if s.correlated_pairs else "")
+                       + (f", {s.gaps_measured_across} gap{'s' if s.gaps_measured_across > 1 else ''} measured across"
+                          if s.gaps_measured_across else "") + ", "
                        + (f"{s.perspective_pairs} with perspective, " if s.perspective_pairs else "")
                        + f"{s.frames_with_fill} frames with filled edges"
                        + (f", {100 * s.static_fraction:.1f}% of the picture static" if s.static_fraction else ""))

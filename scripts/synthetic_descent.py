@@ -77,10 +77,14 @@ class DescentSpec:
     divert_s: float = 3.0  # ... over this many seconds
     yaw_total_deg: float | None = None  # the yaw over the whole descent (None: yaw_rate_deg_s)
     drop_fraction: float = 0.0  # frames lost at random (in addition to drop_every), never the first or last
+    blank_at: int = -1  # from this frame on, blank_frames frames show no ground (a sensor or exposure dropout)
+    blank_frames: int = 0
+    blank_level: float = 0.02  # ... a flat field at this share of full scale, with the sensor's read noise
 
 
 ENVELOPE_DEFAULTS = {"site_offset": None, "site_angle_deg": 0.0, "divert_fraction": None, "divert_at": 0.75,
-                     "divert_angle_deg": 90.0, "divert_s": 3.0, "yaw_total_deg": None, "drop_fraction": 0.0}
+                     "divert_angle_deg": 90.0, "divert_s": 3.0, "yaw_total_deg": None, "drop_fraction": 0.0,
+                     "blank_at": -1, "blank_frames": 0, "blank_level": 0.02}
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,6 +465,14 @@ def to_samples(radiance: np.ndarray, bits: int) -> np.ndarray:
     return np.rint(counts).astype(np.uint8 if bits == 8 else np.uint16)
 
 
+def blank_samples(shape: tuple[int, ...], level: float, bits: int, rng: np.random.Generator) -> np.ndarray:
+    """A frame without ground: a flat field at `level` of full scale and read noise of a few counts
+    (at 8 bits), as a dropout or a frame exposed for nothing leaves it."""
+    top = 2**bits - 1
+    counts = level * top + 1.5 * (top / 255) * rng.standard_normal(shape)
+    return np.rint(np.clip(counts, 0, top)).astype(np.uint8 if bits == 8 else np.uint16)
+
+
 SCENE_COLOUR_BGR = (0.70, 1.0, 1.25)  # reddish ground: Mars, or the Moon through a warm sensor
 RAW_GAINS_BGR = (0.80, 1.0, 0.60)  # raw sensor response before white balance: greens strongest
 VIGNETTING_SHAPE = (1.0, 0.0)  # the falloff as k2 * r^2 + k4 * r^4 with r = 1 at the corners, before scaling
@@ -547,6 +559,8 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
         if spec.bayer:
             radiance = mosaic(radiance, spec.bayer)
         samples = to_samples(radiance, spec.bits)
+        if 0 <= spec.blank_at <= index < spec.blank_at + spec.blank_frames:
+            samples = blank_samples(samples.shape, spec.blank_level, spec.bits, rng)
         top = 2**spec.bits - 1
         for y, x, hot in defects:
             samples[y, x] = top if hot else 0
@@ -655,6 +669,10 @@ def main() -> None:
     parser.add_argument("--divert-angle", type=float, default=defaults.divert_angle_deg, help="... this way, degrees")
     parser.add_argument("--yaw-total", type=float, help="yaw over the whole descent, degrees")
     parser.add_argument("--drop-fraction", type=float, default=0.0, help="share of the frames lost at random")
+    parser.add_argument("--blank-at", type=int, default=defaults.blank_at, help="frames from here on show no ground")
+    parser.add_argument("--blank-frames", type=int, default=defaults.blank_frames, help="... this many of them")
+    parser.add_argument("--blank-level", type=float, default=defaults.blank_level,
+                        help="... a flat field at this share of full scale (0.02 dark, 0.5 grey)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     args = parser.parse_args()
     spec = DescentSpec(frames=args.frames, size_px=args.size, bits=args.bits, flicker=args.flicker,
@@ -666,7 +684,8 @@ def main() -> None:
                        seed=args.seed, fps=args.fps, jitter_px=args.jitter, site_offset=args.site_offset,
                        site_angle_deg=args.site_angle, divert_fraction=args.divert, divert_at=args.divert_at,
                        divert_angle_deg=args.divert_angle, yaw_total_deg=args.yaw_total,
-                       drop_fraction=args.drop_fraction)
+                       drop_fraction=args.drop_fraction, blank_at=args.blank_at, blank_frames=args.blank_frames,
+                       blank_level=args.blank_level)
     truth = generate(args.out_dir, spec)
     print(f"wrote {len(truth)} frames to {args.out_dir}")
 

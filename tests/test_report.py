@@ -17,8 +17,8 @@ TOP = {"images_found", "frames_used", "skipped_files", "time_source", "start", "
        "normalisation", "deflicker", "altitude", "output", "timings"}
 SECTIONS = {
     "rate_fps": {"median", "min", "max"},
-    "stabilisation": {"mode", "zoom", "bridged_pairs", "correlated_pairs", "perspective_pairs", "frames_with_fill",
-                      "static_fraction", "motion_reused"},
+    "stabilisation": {"mode", "zoom", "bridged_pairs", "correlated_pairs", "gaps_measured_across", "perspective_pairs",
+                      "frames_with_fill", "static_fraction", "motion_reused"},
     "normalisation": {"bits_used", "bayer", "bayer_source", "bayer_evidence", "white_balance_rgb", "tone", "defects",
                       "vignetting", "float_range"},
     "deflicker": {"largest_correction", "rms_correction", "steps_kept", "unmeasured_pairs"},

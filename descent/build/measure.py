@@ -140,7 +140,8 @@ def normalisation_report(normalisation: NormalisePlan) -> NormalisationReport:
 def stabilisation_report(stabilisation: Stabilisation, mode: str) -> StabilisationReport:
     path = stabilisation.path
     return StabilisationReport(mode=mode, zoom=round(path.zoom, 4), bridged_pairs=stabilisation.bridged,
-                               correlated_pairs=stabilisation.correlated, perspective_pairs=stabilisation.perspective,
+                               correlated_pairs=stabilisation.correlated, gaps_measured_across=stabilisation.across,
+                               perspective_pairs=stabilisation.perspective,
                                frames_with_fill=int(path.needs_fill.sum()),
                                static_fraction=stabilisation.static_fraction, motion_reused=stabilisation.reused)
 

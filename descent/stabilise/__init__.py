@@ -48,6 +48,7 @@ class Stabilisation:
     reused: bool
     static_mask: np.ndarray | None = None  # 0 where the picture does not move with the ground (analysis size)
     correlated: int = 0  # of the bridged pairs, those placed by the whole picture's correlation
+    across: int = 0  # gaps of frames without ground whose ends were measured against each other
 
 
 def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: bool, smoothing_frames: float,
@@ -82,6 +83,11 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
     if bridged:
         log.info("%d of %d frame pairs had too little texture to track; bridged from their neighbours (%d of "
                  "them placed by the whole picture's correlation)", bridged, len(motions) - 1, correlated)
+    across = [(m.across_from, i) for i, m in enumerate(motions) if m.across_from is not None]
+    for before, after in across:
+        log.info("%d frames without ground (%s to %s): %s measured against %s across them, the frames between "
+                 "placed along the way", after - before - 1, Path(files[before + 1]).name, Path(files[after - 1]).name,
+                 Path(files[after]).name, Path(files[before]).name)
     first = infos[0]
     path = plan_path(motions, PathConfig(mode=config.mode, smoothing_frames=smoothing_frames,
                                          border=config.border, max_zoom=config.max_zoom),
@@ -90,7 +96,7 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
         _warn_if_frames_leave_the_view(path, frame_aspect=first.height / first.width, out_aspect=out_aspect)
     perspective = sum(m.homography is not None for m in motions)
     return Stabilisation(path, motions, bridged, perspective, static_fraction, reuse_motion, static_mask,
-                         correlated)
+                         correlated, len(across))
 
 
 def _fitted_to_frames(mask: np.ndarray, path: Path, first: FrameInfo) -> np.ndarray:

@@ -13,6 +13,10 @@ lowers the ground's contrast and adds grain, so the tracks fall short of the che
 texture is still there. A pair that fails that too (dense dust, darkness) is bridged from its
 neighbours instead of being allowed to make a jump; where the whole picture still correlates with
 the frame before it (place_by_correlation), the bridge is placed by that correlation instead.
+A fit counts only where the two pictures it aligns look alike (ground_agreement): flat frames of
+read noise "track" with every window still. Where a run of frames shows no ground (a dropout), the
+frame after it is measured against the frame before it (measure_across): the bridges alone, over
+forty frames, put it half a frame off.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -62,6 +67,15 @@ CORRELATION_MIN = 0.35
 CORRELATION_MAX_SHIFT = 0.08
 CORRELATION_WIDTH_PX = 256
 CORRELATION_ITERATIONS = 60
+# A fit is kept only where the two pictures, aligned by it, look alike (ground_agreement): the median,
+# over cells of a copy AGREEMENT_WIDTH_PX wide, of their correlation. Pairs of flat frames with read
+# noise (a dropout, a frame exposed for nothing) are "tracked": every window stays where it started
+# and 60 to 90 tracks agree, within 0.3 px, on no motion. Their agreement reads -0.02 to 0.03; clear
+# ground 0.9 to 1.0 on sweep descents (a static leg included: a cell median sees past it); dust that
+# the tracks still measure, down to 0.11.
+AGREEMENT_MIN = 0.06
+AGREEMENT_WIDTH_PX = 128
+AGREEMENT_CELL_PX = 32
 MAX_KEYSTONE = 0.02  # frame widths at the corners: about 2 degrees of tilt change between frames, 60 degree lens
 MOTION_FORMAT = "descent-motion"
 MOTION_VERSION = 1
@@ -86,6 +100,10 @@ class FrameMotion:
     correlation: float | None = None
     log_gain: float | None = None  # brightness change from the previous frame on shared ground (deflicker)
     homography: list[float] | None = None  # the full motion where the data shows perspective: 3x3, row-major
+    # A frame after a gap of frames without ground, measured against the last frame before the gap
+    # (this index) instead of the frame before it (measure_across): its motion is what the
+    # measurement leaves after the gap's bridged pairs, which share out the rest.
+    across_from: int | None = None
 
     @property
     def transform(self) -> Similarity:
@@ -307,14 +325,14 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
     if guess is not None:
         predicted = cv2.transform(coarse_corners, to_pixels(guess, w, h)).astype(np.float32)
     tracks = _track(previous, matched, coarse_corners, predicted, fine=False)
-    first = None if tracks is None else _coarse_model(*tracks)
+    first = None if tracks is None else _coarse_model(*tracks, previous, matched)
     if first is None:
         return None
     coarse, count, ratio, residual = first
     if not precise:
         if count < MIN_INLIERS or ratio < MIN_INLIER_RATIO:
             return None
-        return _pair_motion(coarse, count, ratio, residual, w, h)
+        return _pair_motion(coarse, count, ratio, residual, previous, current)
     aligned = warp_picture(matched, coarse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            border=cv2.BORDER_REPLICATE)
     # Warped back, the current frame leaves a band it does not cover, filled by replicated edge
@@ -337,11 +355,50 @@ def estimate_motion(previous: np.ndarray, current: np.ndarray, corners: np.ndarr
     ratio = count / len(tracked[0])
     if count < MIN_INLIERS or ratio < MIN_INLIER_RATIO or residual > MAX_RESIDUAL_PX:
         return None
-    return _pair_motion(coarse @ matrix, count, ratio, residual, w, h)
+    return _pair_motion(coarse @ matrix, count, ratio, residual, previous, current)
 
 
-def _pair_motion(full: np.ndarray, count: int, ratio: float, residual: float, w: int, h: int) -> PairMotion | None:
-    """A pair's motion from its pixel matrix (similarity or homography) at the analysis copy's size."""
+def ground_agreement(previous: np.ndarray, current: np.ndarray, to_current: np.ndarray) -> float:
+    """How alike two pictures are once `current` is brought back onto `previous` by `to_current` (3x3,
+    pixels of previous -> current): the median over cells of their correlation (1: the same ground, 0:
+    nothing in common), on small copies, which also average out grain. Cells `current` covers less
+    than half of are left out; none left: 0. The median sees past a static part that the motion moves."""
+    scale = min(1.0, AGREEMENT_WIDTH_PX / previous.shape[1])
+    size = (max(1, round(previous.shape[1] * scale)), max(1, round(previous.shape[0] * scale)))
+    before, after = (cv2.resize(p, size, interpolation=cv2.INTER_AREA).astype(np.float32) for p in (previous, current))
+    to_small = np.diag([scale, scale, 1.0])
+    matrix = to_small @ to_current @ np.linalg.inv(to_small)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    back = warp_picture(after, matrix, size, flags=flags, border=cv2.BORDER_CONSTANT)
+    covered = warp_picture(np.ones_like(after), matrix, size, flags=flags, border=cv2.BORDER_CONSTANT) > 0.999
+    cell = AGREEMENT_CELL_PX
+    rows, cols = size[1] // cell, size[0] // cell
+    if rows == 0 or cols == 0:
+        return 0.0
+
+    def cells(picture: np.ndarray) -> np.ndarray:
+        return picture[:rows * cell, :cols * cell].reshape(rows, cell, cols, cell).swapaxes(1, 2).reshape(
+            rows * cols, cell * cell)
+
+    a, b, seen = cells(before), cells(back), cells(covered.astype(np.float32))
+    count = seen.sum(axis=1)
+    keep = count >= cell * cell / 2
+    if not keep.any():
+        return 0.0
+    a, b, seen, count = a[keep], b[keep], seen[keep], count[keep, None]
+    da = (a - (a * seen).sum(axis=1, keepdims=True) / count) * seen
+    db = (b - (b * seen).sum(axis=1, keepdims=True) / count) * seen
+    correlation = (da * db).sum(axis=1) / np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1) + 1e-6)
+    return float(np.median(correlation))
+
+
+def _pair_motion(full: np.ndarray, count: int, ratio: float, residual: float, previous: np.ndarray,
+                 current: np.ndarray) -> PairMotion | None:
+    """A pair's motion from its pixel matrix (similarity or homography) at the analysis copies' size;
+    None where the pictures it aligns do not look alike (ground_agreement) or it tilts too far."""
+    if ground_agreement(previous, current, full) < AGREEMENT_MIN:
+        return None
+    h, w = previous.shape
     to_norm = pixel_to_normalised(w, h)
     from_norm = np.linalg.inv(to_norm)
     if is_affine(full):
@@ -400,17 +457,22 @@ def measure_pair(previous: np.ndarray, current: np.ndarray, mask: np.ndarray | N
     return None
 
 
-def _coarse_model(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, int, float, float] | None:
+def _coarse_model(src: np.ndarray, dst: np.ndarray, previous: np.ndarray,
+                  current: np.ndarray) -> tuple[np.ndarray, int, float, float] | None:
     """The first estimate, good to a pixel or two: a similarity, or a homography where a tilting
     camera bends the motion too far from any similarity (a degree of tilt moves the corners of a
     512 px frame several pixels against the middle); with the similarity's support (inliers, their
-    share, their residual)."""
+    share, their residual). None where the pictures, aligned by the similarity, have nothing in
+    common (ground_agreement): the homography's RANSAC on pure noise costs 17 ms, and a blank pair
+    went through it four times."""
     fitted = _fit(src, dst, threshold_px=COARSE_THRESHOLD_PX)
     if fitted is None:
         return None
     _, count, ratio, residual = fitted
     if ratio >= 0.8 or len(src) < MIN_INLIERS:
         return fitted
+    if ground_agreement(previous, current, fitted[0]) < AGREEMENT_MIN:
+        return None
     homography, flags = cv2.findHomography(src, dst, cv2.RANSAC, COARSE_THRESHOLD_PX, maxIters=2000,
                                            confidence=0.999)
     if homography is None or int(flags.sum()) < 1.25 * count:
@@ -441,7 +503,8 @@ def _perspective(src: np.ndarray, dst: np.ndarray, similarity_inliers: int, *,
 
 
 def place_by_correlation(previous: np.ndarray, current: np.ndarray, guess: Similarity,
-                         mask: np.ndarray | None = None) -> tuple[Similarity, float] | None:
+                         mask: np.ndarray | None = None, *,
+                         max_shift: float = CORRELATION_MAX_SHIFT) -> tuple[Similarity, float] | None:
     """A bridged pair's motion from the correlation of the whole picture (ECC), started from the
     bridge's guess: (motion, correlation), or None where the pair does not correlate well enough.
 
@@ -472,9 +535,216 @@ def place_by_correlation(previous: np.ndarray, current: np.ndarray, guess: Simil
     to_norm = pixel_to_normalised(*size)
     placed = nearest_similarity(to_norm @ np.vstack([found, [0.0, 0.0, 1.0]]) @ np.linalg.inv(to_norm), h / w)
     corners = frame_corners(h / w)
-    if np.abs(placed.apply(corners) - guess.apply(corners)).max() > CORRELATION_MAX_SHIFT:
+    if np.abs(placed.apply(corners) - guess.apply(corners)).max() > max_shift:
         return None  # another basin, far from where the neighbours put the frame
     return placed, float(correlation)
+
+
+def measure_across(before: np.ndarray, after: np.ndarray, bridged: Similarity,
+                   mask: np.ndarray | None = None) -> tuple[Similarity, float] | None:
+    """The motion from `before` to `after`, two frames a gap apart, and how well they correlate once
+    aligned by it; None if they cannot be aligned.
+
+    Over a gap of forty frames the ground zooms by 2.5 to 6 and turns and moves by half a frame: too
+    far for tracks, and the gap's bridged pairs, summed (`bridged`), said 1.7 for 2.5 and put the
+    frame 0.45 frame widths off. A search over zoom, turn and place (search_across) finds it to a
+    pixel or two of a small copy; the whole picture's correlation (place_by_correlation) places it
+    from there. It compares the frame from nearer the ground with the other brought onto it: that
+    one saw all of it, and the nearer frame, blurred to the other's detail, fills the comparison
+    (brought the other way, a frame 3x nearer covers a ninth of the other, too little to place it).
+    `mask` is the static mask (0 where static).
+    """
+    guess = search_across(before, after, bridged, mask)
+    if guess is None:
+        return None
+    # The static parts smoothed over in both: ECC would align the earlier frame's lander leg, brought
+    # onto the later frame, with the later frame's (0.06 of zoom off, on a leg a tenth of the frame).
+    before, after = (_smoothed_over(p, mask, (p.shape[1], p.shape[0])) for p in (before, after))
+    # Wherever the corners may go, within a tenth of a frame width of the search's place.
+    if guess.log_scale >= 0:
+        found = place_by_correlation(_as_seen_from(after, guess.scale), before, guess.inverse(), mask,
+                                     max_shift=ACROSS_MAX_SHIFT)
+        placed = None if found is None else (found[0].inverse(), found[1])
+    else:
+        placed = place_by_correlation(_as_seen_from(before, 1 / guess.scale), after, guess, mask,
+                                      max_shift=ACROSS_MAX_SHIFT)
+    if placed is None:
+        return None
+    motion = _refined_by_tracks(before, after, placed[0], mask)
+    # Judged once more where it ended: on gaps beyond ACROSS_MAX_ZOOM, the search's best (another
+    # place, at another zoom) read 0.5 and the correlation placement took it further off (0.24, 0.48);
+    # right ones read 0.59 to 0.99.
+    if across_agreement(before, after, motion, mask) < ACROSS_MIN_AGREEMENT:
+        return None
+    return motion, placed[1]
+
+
+def _as_seen_from(picture: np.ndarray, zoom: float) -> np.ndarray:
+    """A frame blurred to the detail of one `zoom` times farther from the ground, enlarged onto it."""
+    return cv2.GaussianBlur(picture, (0, 0), 0.5 * math.sqrt(zoom**2 - 1)) if zoom > 1.05 else picture
+
+
+def _refined_by_tracks(before: np.ndarray, after: np.ndarray, motion: Similarity,
+                       mask: np.ndarray | None) -> Similarity:
+    """`motion` (before -> after) refined by tracks on the grid of the frame nearer the ground, with the
+    other brought onto it: the correlation placement leaves up to 2% of zoom and 2 px where the frames
+    share half their ground; the tracks, where they hold, a tenth of that. Unchanged where they do not."""
+    if motion.log_scale < 0:
+        return _refined_by_tracks(after, before, motion.inverse(), mask).inverse()
+    h, w = after.shape
+    forward = np.vstack([to_pixels(motion, w, h), [0.0, 0.0, 1.0]])
+    brought = warp_picture(before, forward, (w, h), flags=cv2.INTER_LINEAR, border=cv2.BORDER_REPLICATE)
+    covered = warp_picture(np.full_like(before, 255), forward, (w, h), flags=cv2.INTER_NEAREST,
+                           border=cv2.BORDER_CONSTANT)
+    # Corners only where the brought frame is real, a fine window's width in from its edge.
+    reach = 2 * (_FINE_WINDOW[0] // 2 + 1) + 1
+    valid = cv2.erode(covered, np.ones((reach, reach), np.uint8))
+    if mask is not None:
+        valid = np.minimum(valid, mask)
+    found = measure_pair(brought, _as_seen_from(after, motion.scale), valid)
+    return motion if found is None else motion.then(found.transform)
+
+
+# The search across a gap (search_across): zooms within a factor of 2.7 either way of the bridges', turns
+# within 14 degrees of theirs, then a grid a third as fine around the best; the best must correlate this
+# well. Copies at least SEARCH_WIDTH_PX wide, wider where the later frame's footprint in the earlier one
+# would be under SEARCH_TEMPLATE_MIN_PX. At the coarse grid alone, 1.7 degrees off on a 2.9x gap, the
+# correlation placement from there fell into another basin.
+SEARCH_WIDTH_PX = 128
+SEARCH_TEMPLATE_MIN_PX = 32  # smaller, a soft template matches soft ground anywhere at 0.9
+SEARCH_LOG_SCALE_STEP = 0.1
+SEARCH_ANGLE_STEP_RAD = 0.06
+SEARCH_STEPS = (10, 4)  # steps either way of the bridges' zoom, and of their turn
+SEARCH_CANDIDATES = 16  # the best places judged on what the frames share ...
+SEARCH_CANDIDATES_EACH = 2  # ... and the best of each kind of template
+SEARCH_REFINED = 3  # the best so judged, refined
+SEARCH_MIN_AGREEMENT = 0.5
+ACROSS_MAX_ZOOM = 4.0  # beyond, the farther frame brought onto the nearer is too soft to judge: left bridged
+SEARCH_TEMPLATE_SHARE = 0.75  # of the later frame's footprint at most, when the frames are as near
+# What of the later frame is looked for: its middle 0.8, and the middle 0.45 of each half, for frames
+# that moved by more than a quarter of a frame, where the middle falls near the earlier frame's edge.
+SEARCH_TEMPLATES = ((0.8, (0.0, 0.0)), (0.45, (-0.25, 0.0)), (0.45, (0.25, 0.0)), (0.45, (0.0, -0.25)),
+                    (0.45, (0.0, 0.25)))
+ACROSS_MAX_SHIFT = 0.1
+ACROSS_MIN_AGREEMENT = 0.55
+
+
+def search_across(before: np.ndarray, after: np.ndarray, bridged: Similarity,
+                  mask: np.ndarray | None = None) -> Similarity | None:
+    """The similarity taking `before` to `after` found by search: for each zoom and turn near the
+    bridges', the middle of `after`, reduced and turned so, is looked for all over `before` (normalised
+    cross-correlation). A small template finds a good match somewhere by chance more often than a
+    large one, so the best few places are each refined on a finer grid, then judged on the whole of
+    what the frames share (across_agreement); the best, if the frames agree there. Good to a pixel of
+    the search copies and a degree: a start for the correlation placement. Static parts (`mask` 0)
+    are smoothed over first: a lander leg in both frames matches itself better than the ground does."""
+    zooms, turns = SEARCH_STEPS
+    largest_zoom = min(ACROSS_MAX_ZOOM, math.exp(bridged.log_scale + zooms * SEARCH_LOG_SCALE_STEP))
+    smallest_share = min(share for share, _ in SEARCH_TEMPLATES)
+    width = min(before.shape[1], max(SEARCH_WIDTH_PX, round(SEARCH_TEMPLATE_MIN_PX * largest_zoom / smallest_share)))
+    scale = width / before.shape[1]
+    size = (width, max(16, round(before.shape[0] * scale)))
+    small_before, small_after = (_smoothed_over(cv2.resize(p, size, interpolation=cv2.INTER_AREA), mask, size)
+                                 for p in (before, after))
+    found = _placed_over_grid(small_before, small_after, bridged, zooms, turns, 1.0)
+    # Small templates match somewhere by chance better than large ones, and a soft frame matches soft
+    # ground: the best places of each kind, and the best of all, are judged on what the frames share,
+    # and the few best so judged are refined and judged again.
+    by_score = sorted(found, key=lambda c: -c[0])
+    chosen = {id(c): c for c in by_score[:SEARCH_CANDIDATES]}
+    for kind in range(len(SEARCH_TEMPLATES)):
+        chosen.update({id(c): c for c in [c for c in by_score if c[1] == kind][:SEARCH_CANDIDATES_EACH]})
+    judged = sorted(((across_agreement(before, after, c[2], mask), c[1], c[2]) for c in chosen.values()),
+                    key=lambda j: -j[0])[:SEARCH_REFINED]
+    if not judged:
+        return None
+    best_agreement, best = judged[0][0], judged[0][2]
+    for _, kind, candidate in judged:
+        # Refined with the template that found it: another one's best score is another place.
+        finer = [c for c in _placed_over_grid(small_before, small_after, candidate, 1, 1, 1 / 3) if c[1] == kind]
+        if finer:
+            refined = max(finer, key=lambda c: c[0])[2]
+            agreement = across_agreement(before, after, refined, mask)
+            if agreement > best_agreement:
+                best_agreement, best = agreement, refined
+    return best if best_agreement >= SEARCH_MIN_AGREEMENT else None
+
+
+def across_agreement(before: np.ndarray, after: np.ndarray, motion: Similarity, mask: np.ndarray | None) -> float:
+    """ground_agreement of two frames a zoom apart, on the grid of the one nearer the ground (the other
+    brought onto it, the nearer one blurred to its detail), where they share the most pixels."""
+    h, w = before.shape
+    if motion.log_scale < 0:
+        return across_agreement(after, before, motion.inverse(), mask)
+    nearer = _as_seen_from(after, motion.scale)
+    if mask is not None:
+        nearer, before = (_smoothed_over(p, mask, (w, h)) for p in (nearer, before))
+    return ground_agreement(nearer, before, np.vstack([to_pixels(motion.inverse(), w, h), [0.0, 0.0, 1.0]]))
+
+
+def _smoothed_over(picture: np.ndarray, mask: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
+    """The picture with its static parts (mask 0) filled by the mean of the ground around them."""
+    if mask is None:
+        return picture
+    ground = (cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST) > 0).astype(np.uint8)
+    # Widened by a twentieth of the width: the mask found misses the rim of a leg and of its shadow,
+    # and that rim, still in both frames, matched itself at 0.9 where the ground's match read 0.6.
+    reach = 2 * max(1, size[0] // 40) + 1
+    ground = cv2.erode(ground, np.ones((reach, reach), np.uint8)).astype(np.float32)
+    sigma = size[0] / 16
+    around = cv2.GaussianBlur(picture.astype(np.float32) * ground, (0, 0), sigma)
+    weight = cv2.GaussianBlur(ground, (0, 0), sigma)
+    filled = np.where(ground > 0, picture, around / np.maximum(weight, 1e-3))
+    return np.clip(filled, 0, 255).astype(np.uint8)
+
+
+def _placed_over_grid(before: np.ndarray, after: np.ndarray, around: Similarity, zooms: int, turns: int,
+                      fineness: float) -> list[tuple[float, int, Similarity]]:
+    """(correlation, kind of template, motion) for each of a grid of zooms and turns around `around`'s, at steps of
+    `fineness` times the search's, each placed where it correlates best (search_across); zooms beyond
+    ACROSS_MAX_ZOOM either way left out."""
+    h, w = before.shape
+    found = []
+    for step in np.arange(-zooms, zooms + 1) * fineness:
+        log_scale = around.log_scale + step * SEARCH_LOG_SCALE_STEP
+        if abs(log_scale) > math.log(ACROSS_MAX_ZOOM):
+            continue
+        zoom = math.exp(log_scale)
+        source = _as_seen_from(after, zoom)  # reduced, it would alias
+        for turn in np.arange(-turns, turns + 1) * fineness:
+            angle = around.angle_rad + turn * SEARCH_ANGLE_STEP_RAD
+            for kind, (middle_share, offset) in enumerate(SEARCH_TEMPLATES):
+                side = round(min(SEARCH_TEMPLATE_SHARE * middle_share * min(w, h), middle_share * min(w, h) / zoom))
+                if side >= SEARCH_TEMPLATE_MIN_PX:
+                    placed = _placed_template(before, source, log_scale, angle, side,
+                                              (offset[0] * w, offset[1] * h))
+                    if placed is not None:
+                        found.append((placed[0], kind, placed[1]))
+    return found
+
+
+def _placed_template(before: np.ndarray, after: np.ndarray, log_scale: float, angle: float,
+                     side: int, offset_px: tuple[float, float]) -> tuple[float, Similarity] | None:
+    """`side` pixels of `after` around its middle moved by `offset_px`, reduced by the zoom and turned
+    back, looked for all over `before`: (correlation, motion) at the best place."""
+    h, w = before.shape
+    linear = math.exp(log_scale) * np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    half = (side - 1) / 2
+    middle = np.array([(w - 1) / 2, (h - 1) / 2])
+    centre = middle + offset_px
+    # A template pixel u from its middle is the later frame's pixel linear @ u from `centre`.
+    to_after = np.hstack([linear, (centre - linear @ [half, half])[:, None]])
+    template = cv2.warpAffine(after, to_after, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+    if float(template.std()) < 1.0 or side >= min(w, h):
+        return None  # flat, it correlates with anything; or larger than the frame it is looked for in
+    scores = cv2.matchTemplate(before, template, cv2.TM_CCOEFF_NORMED)
+    _, peak, _, (x, y) = cv2.minMaxLoc(scores)
+    # That point of the later frame lies there in the earlier one (normalised coordinates of each).
+    seen_at = np.array([(x + half - middle[0]) / w, (y + half - middle[1]) / w])
+    goes_to = np.asarray(offset_px) / w
+    shift = goes_to - Similarity(log_scale, angle).apply(seen_at[None])[0]
+    return float(peak), Similarity(log_scale, angle, float(shift[0]), float(shift[1]))
 
 
 def bridge(motions: list[FrameMotion]) -> list[FrameMotion]:
@@ -544,7 +814,7 @@ def load_motion(path: Path, files: list[str]) -> list[FrameMotion]:
         raise DescentError(f"{path}: not a descent motion file (version {MOTION_VERSION}); delete it to measure "
                            "again, or give another --motion path")
     try:
-        motions = [_checked(FrameMotion(**entry)) for entry in document["frames"]]
+        motions = [_checked(FrameMotion(**entry), index) for index, entry in enumerate(document["frames"])]
     except (KeyError, TypeError, ValueError) as exc:
         raise DescentError(f"{path}: a damaged motion file ({exc}); delete it to measure again") from None
     listed = [m.file for m in motions]
@@ -559,18 +829,30 @@ def load_motion(path: Path, files: list[str]) -> list[FrameMotion]:
 _NUMBERS = ("log_scale", "angle_rad", "tx", "ty", "inliers", "inlier_ratio", "residual_px")
 
 
-def _checked(motion: FrameMotion) -> FrameMotion:
-    """The motion read back, refused (ValueError) unless every field has its type: a hand-edited or cut
-    file must fail here, in one line, not deep in the path's arithmetic."""
-    numbers = [getattr(motion, name) for name in _NUMBERS]
-    numbers += [v for v in (motion.log_gain, motion.correlation) if v is not None]
-    if isinstance(motion.correlation, int | float) and not -1.0 <= motion.correlation <= 1.0:
+def _checked(motion: FrameMotion, index: int) -> FrameMotion:
+    """The motion read back (frame `index` of the file), refused (ValueError, naming the field) unless
+    every field has its type: a hand-edited or cut file must fail here, in one line, not deep in the
+    path's arithmetic."""
+    if not isinstance(motion.file, str):
+        raise ValueError(f"frame {index + 1}: file is not a name")
+    if not isinstance(motion.bridged, bool):
+        raise ValueError(f"{motion.file}: bridged is not true or false")
+    fields = {name: getattr(motion, name) for name in _NUMBERS}
+    fields.update({name: getattr(motion, name) for name in ("log_gain", "correlation")
+                   if getattr(motion, name) is not None})
+    for name, value in fields.items():
+        if not _is_number(value):
+            raise ValueError(f"{motion.file}: {name} is not a number ({value!r})")
+    if motion.correlation is not None and not -1.0 <= motion.correlation <= 1.0:
         raise ValueError(f"{motion.file}: correlation {motion.correlation} is not between -1 and 1")
-    if motion.homography is not None:
-        if not isinstance(motion.homography, list) or len(motion.homography) != 9:
-            raise ValueError(f"{motion.file}: homography is not 9 numbers")
-        numbers += motion.homography
-    if not isinstance(motion.file, str) or not isinstance(motion.bridged, bool) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in numbers):
-        raise ValueError(f"{motion.file}: a field is not a number")
+    if motion.homography is not None and not (isinstance(motion.homography, list) and len(motion.homography) == 9
+                                              and all(_is_number(v) for v in motion.homography)):
+        raise ValueError(f"{motion.file}: homography is not 9 numbers")
+    if motion.across_from is not None and not (isinstance(motion.across_from, int) and not isinstance(
+            motion.across_from, bool) and 0 <= motion.across_from < index):
+        raise ValueError(f"{motion.file}: across_from {motion.across_from!r} is not the index of an earlier frame")
     return motion
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value))
