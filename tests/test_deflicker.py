@@ -158,3 +158,16 @@ def test_dust_under_flicker_is_kept_and_the_flicker_removed(model: str) -> None:
     truth = _dust(n, 200)
     out, _ = _correct(truth + flicker, 30.0)
     assert flicker_rms(out - truth, period_frames=30) < 0.2 * flicker_rms(flicker, period_frames=30)
+
+
+def test_a_step_is_listed_once() -> None:
+    """A gap of 20 frames without ground, 15 of its pairs unmeasured, between a fall and a rise of 2.4 in
+    log brightness (grey frames of a dropout): each change was found twice, refined onto the same frame,
+    and the build's summary listed both frames twice (a new user's 5x-zoom dropout, at 30 frames a period)."""
+    rng = np.random.default_rng(0)
+    ratios: list[float | None] = [None, *rng.normal(-0.005, 0.003, 199)]
+    ratios[90], ratios[110] = -2.415, 2.484
+    for i in (91, 92, 95, 96, 97, 98, 100, 101, 103, 104, 105, 106, 107, 108, 109):
+        ratios[i] = None
+    _, steps = deflicker_gains(ratios, period_frames=30)
+    assert steps == [90, 110]

@@ -211,7 +211,8 @@ def find_steps(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int]
         if best is None:
             break
         seen_at, at, change = best
-        steps.append(at)
+        if at not in steps:  # refined onto a step already kept, it is the rest of that one
+            steps.append(at)
         for j in (seen_at, at):  # neither is found again
             excluded[max(0, j - 1) : j + 2] = True
         work[at:] -= change

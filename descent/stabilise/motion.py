@@ -605,16 +605,17 @@ def _refined_by_tracks(before: np.ndarray, after: np.ndarray, motion: Similarity
     return motion if found is None else motion.then(found.transform)
 
 
-# The search across a gap (search_across): zooms within a factor of 2.7 either way of the bridges', turns
-# within 14 degrees of theirs, then a grid a third as fine around the best; the best must correlate this
-# well. Copies at least SEARCH_WIDTH_PX wide, wider where the later frame's footprint in the earlier one
-# would be under SEARCH_TEMPLATE_MIN_PX. At the coarse grid alone, 1.7 degrees off on a 2.9x gap, the
-# correlation placement from there fell into another basin.
+# The search across a gap (search_across): every zoom up to ACROSS_MAX_ZOOM either way, whatever the
+# bridges say (over a dropout while the descent sped up, they said 1.1 for 4), turns within 14 degrees
+# of theirs, then a grid a third as fine around the best; the best must agree this well. Copies at
+# least SEARCH_WIDTH_PX wide, wider where the later frame's footprint in the earlier one would be under
+# SEARCH_TEMPLATE_MIN_PX. At the coarse grid alone, 1.7 degrees off on a 2.9x gap, the correlation
+# placement from there fell into another basin.
 SEARCH_WIDTH_PX = 128
 SEARCH_TEMPLATE_MIN_PX = 32  # smaller, a soft template matches soft ground anywhere at 0.9
 SEARCH_LOG_SCALE_STEP = 0.1
 SEARCH_ANGLE_STEP_RAD = 0.06
-SEARCH_STEPS = (10, 4)  # steps either way of the bridges' zoom, and of their turn
+SEARCH_TURNS = 4  # steps either way of the bridges' turn
 SEARCH_CANDIDATES = 16  # the best places judged on what the frames share ...
 SEARCH_CANDIDATES_EACH = 2  # ... and the best of each kind of template
 SEARCH_REFINED = 3  # the best so judged, refined
@@ -631,22 +632,22 @@ ACROSS_MIN_AGREEMENT = 0.55
 
 def search_across(before: np.ndarray, after: np.ndarray, bridged: Similarity,
                   mask: np.ndarray | None = None) -> Similarity | None:
-    """The similarity taking `before` to `after` found by search: for each zoom and turn near the
-    bridges', the middle of `after`, reduced and turned so, is looked for all over `before` (normalised
-    cross-correlation). A small template finds a good match somewhere by chance more often than a
+    """The similarity taking `before` to `after` found by search: for each zoom up to ACROSS_MAX_ZOOM and
+    each turn near the bridges', the middle of `after`, reduced and turned so, is looked for all over
+    `before` (normalised cross-correlation). A small template finds a good match somewhere by chance more often than a
     large one, so the best few places are each refined on a finer grid, then judged on the whole of
     what the frames share (across_agreement); the best, if the frames agree there. Good to a pixel of
     the search copies and a degree: a start for the correlation placement. Static parts (`mask` 0)
     are smoothed over first: a lander leg in both frames matches itself better than the ground does."""
-    zooms, turns = SEARCH_STEPS
-    largest_zoom = min(ACROSS_MAX_ZOOM, math.exp(bridged.log_scale + zooms * SEARCH_LOG_SCALE_STEP))
+    zooms = math.ceil(math.log(ACROSS_MAX_ZOOM) / SEARCH_LOG_SCALE_STEP)
+    largest_zoom = ACROSS_MAX_ZOOM
     smallest_share = min(share for share, _ in SEARCH_TEMPLATES)
     width = min(before.shape[1], max(SEARCH_WIDTH_PX, round(SEARCH_TEMPLATE_MIN_PX * largest_zoom / smallest_share)))
     scale = width / before.shape[1]
     size = (width, max(16, round(before.shape[0] * scale)))
     small_before, small_after = (_smoothed_over(cv2.resize(p, size, interpolation=cv2.INTER_AREA), mask, size)
                                  for p in (before, after))
-    found = _placed_over_grid(small_before, small_after, bridged, zooms, turns, 1.0)
+    found = _placed_over_grid(small_before, small_after, Similarity(0.0, bridged.angle_rad), zooms, SEARCH_TURNS, 1.0)
     # Small templates match somewhere by chance better than large ones, and a soft frame matches soft
     # ground: the best places of each kind, and the best of all, are judged on what the frames share,
     # and the few best so judged are refined and judged again.
