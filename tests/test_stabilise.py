@@ -20,6 +20,7 @@ from descent.frames import FrameInfo
 from descent.options import StabiliseMode
 from descent.smoothing import smoothness_for, whittaker
 from descent.sources.images import probe
+from descent.stabilise import StabiliseConfig, stabilise
 from descent.stabilise.analyse import GapEnds, find_static_mask, measure_motion
 from descent.stabilise.metrics import interframe_motion, jitter_px, keystone_px
 from descent.stabilise.motion import (
@@ -30,6 +31,7 @@ from descent.stabilise.motion import (
     estimate_motion,
     find_corners,
     ground_agreement,
+    ground_coverage,
     load_motion,
     load_static_mask,
     measure_pair,
@@ -375,6 +377,38 @@ def test_a_gap_of_blank_frames_is_measured_across(make_descent, monkeypatch) -> 
         _, offsets = _site_error_px(folder, truth, StabiliseMode.LOCK)
         rms[spanned] = float(np.sqrt(np.mean(np.sum(offsets[~blank] ** 2, axis=1))))
     assert rms[True] < 1.0 and rms[False] > 10 * rms[True], rms
+
+
+def test_a_gap_edged_by_half_blank_frames_is_measured_across(make_descent, tmp_path: Path) -> None:
+    """A dropout that begins and ends with frames half blank (tracked against their whole neighbours,
+    but no match for each other across the gap): the ends move out to whole frames, over measured pairs,
+    and the site holds; before, the gap stayed bridged and the site jumped 20 to 56 px."""
+    folder, truth = make_descent(**GAP)
+    frames = _ordered_truth(folder, truth)
+    copy = tmp_path / "frames"
+    copy.mkdir()
+    for f in frames:
+        picture = cv2.imread(str(folder / f["file"]), cv2.IMREAD_UNCHANGED)
+        if f["index"] in (43, 44, 75, 76):  # either side of the gap, half blank
+            picture[:, : picture.shape[1] // 2] = 4
+        cv2.imwrite(str(copy / f["file"]), picture)
+    assert ground_coverage(analysis_copy(cv2.imread(str(copy / frames[43]["file"]), 0))) < 0.7
+    assert ground_coverage(analysis_copy(cv2.imread(str(copy / frames[40]["file"]), 0))) > 0.9
+    blank = np.array([45 <= f["index"] < 75 for f in frames])
+    _, offsets = _site_error_px(copy, truth, StabiliseMode.LOCK)
+    assert float(np.sqrt(np.mean(np.sum(offsets[~blank] ** 2, axis=1)))) < 1.5
+
+
+def test_a_gap_that_cannot_be_measured_across_is_said(make_descent, monkeypatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    folder, truth = make_descent(**GAP)
+    frames = _ordered_truth(folder, truth)
+    monkeypatch.setattr(motion_module, "SEARCH_MIN_AGREEMENT", math.inf)
+    with caplog.at_level("WARNING", logger="descent"):
+        stabilise(_infos(folder, frames), StabiliseConfig(), reuse_motion=False, smoothing_frames=30, out_aspect=1.0,
+                  workers=2, prepare=lambda pixels: pixels, progress=lambda items, total: iter(items))
+    said = [r.getMessage() for r in caplog.records if "could not be measured across" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("30 frames without ground (") and frames[45]["file"] in said[0]
 
 
 @pytest.mark.slow

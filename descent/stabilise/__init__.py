@@ -14,8 +14,9 @@ from descent.errors import DescentError
 from descent.frames import FrameInfo, Read
 from descent.options import Border, StabiliseMode
 from descent.sources.images import read_pixels
-from descent.stabilise.analyse import measure_motion
+from descent.stabilise.analyse import bridged_runs, measure_motion
 from descent.stabilise.motion import (
+    ACROSS_MAX_ZOOM,
     ANALYSIS_WIDTH,
     FrameMotion,
     load_motion,
@@ -83,11 +84,7 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
     if bridged:
         log.info("%d of %d frame pairs had too little texture to track; bridged from their neighbours (%d of "
                  "them placed by the whole picture's correlation)", bridged, len(motions) - 1, correlated)
-    across = [(m.across_from, i) for i, m in enumerate(motions) if m.across_from is not None]
-    for before, after in across:
-        log.info("%d frames without ground (%s to %s): %s measured against %s across them, the frames between "
-                 "placed along the way", after - before - 1, Path(files[before + 1]).name, Path(files[after - 1]).name,
-                 Path(files[after]).name, Path(files[before]).name)
+    across = _report_gaps(motions, files)
     first = infos[0]
     path = plan_path(motions, PathConfig(mode=config.mode, smoothing_frames=smoothing_frames,
                                          border=config.border, max_zoom=config.max_zoom),
@@ -97,6 +94,38 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
     perspective = sum(m.homography is not None for m in motions)
     return Stabilisation(path, motions, bridged, perspective, static_fraction, reuse_motion, static_mask,
                          correlated, len(across))
+
+
+GAPS_WARNED = 3  # gaps not measured across named one by one; more are counted
+
+
+def _report_gaps(motions: list[FrameMotion], files: list[str]) -> list[tuple[int, int]]:
+    """Says which gaps of frames without ground were measured across, and warns of those that could not
+    be (the site may jump there); the gaps measured across, as (frame before, frame after)."""
+    across = [(m.across_from, i) for i, m in enumerate(motions) if m.across_from is not None]
+    for before, after in across:
+        log.info("%s without ground (%s): %s measured against %s across them, the frames between placed along "
+                 "the way", _frames(after - before - 1), _span(files, before + 1, after - 1), Path(files[after]).name,
+                 Path(files[before]).name)
+    spanned = {before + 1 for before, _ in across}
+    missed = [(first, last) for first, last in bridged_runs(motions)
+              if first not in spanned and last < len(motions) - 1]
+    for first, last in missed[:GAPS_WARNED]:
+        log.warning("%s without ground (%s) could not be measured across (more than %gx of zoom over them, or "
+                    "no frame at an end that shows ground): they and the frames before them are placed by "
+                    "guesses, and the landing site may jump there", _frames(last - first),
+                    _span(files, first, last - 1), ACROSS_MAX_ZOOM)
+    if len(missed) > GAPS_WARNED:
+        log.warning("... and %d more such gaps", len(missed) - GAPS_WARNED)
+    return [(before, after) for before, after in across]
+
+
+def _frames(count: int) -> str:
+    return f"{count} frame" + ("" if count == 1 else "s")
+
+
+def _span(files: list[str], first: int, last: int) -> str:
+    return Path(files[first]).name if first == last else f"{Path(files[first]).name} to {Path(files[last]).name}"
 
 
 def _fitted_to_frames(mask: np.ndarray, path: Path, first: FrameInfo) -> np.ndarray:

@@ -23,6 +23,7 @@ from descent.stabilise.motion import (
     PairMotion,
     analysis_copy,
     bridge,
+    ground_coverage,
     measure_across,
     measure_pair,
     place_by_correlation,
@@ -260,24 +261,18 @@ def _measured_across_gaps(motions: list[FrameMotion], load: Callable[[int], np.n
     """
     def across(run: tuple[int, int]) -> list[FrameMotion] | None:
         first, last = run
-        before, after = load(first - 1), load(last)
-        if before is None or after is None or before.shape != after.shape:
-            return None
         steps = [motions[k].transform for k in range(first, last + 1)]
         guessed = [Similarity()]
         for step in steps:
             guessed.append(guessed[-1].then(step))
-        h, w = before.shape
-        ground = _resized(mask, (w, h))
-        found = measure_across(before, after, guessed[-1], ground)
+        found = _measured_between_ends(motions, run, guessed[-1], load, mask)
         if found is None:
             return None
-        measured, correlation = found
+        measured, correlation, log_gain = found
         # What the guess left out, after it (in the last frame's coordinates), a share of it at
         # each frame of the gap, by its place there: the gap's frames keep the shape of their guesses.
         left = guessed[-1].inverse().then(measured)
         placed = [pose.then(_part_of(left, k / len(steps))) for k, pose in enumerate(guessed)]
-        log_gain = _log_ratio_across(before, after, measured, ground)
         out = []
         for k in range(first, last + 1):
             step = placed[k - first].inverse().then(placed[k - first + 1])
@@ -290,14 +285,79 @@ def _measured_across_gaps(motions: list[FrameMotion], load: Callable[[int], np.n
                                                      homography=None, across_from=first - 1))
         return out
 
-    # A run to the end has no frame after it known to show ground: dust to touchdown, where the site
-    # stays defined by the last frame the tracks measured.
-    runs = [run for run in bridged_runs(motions) if run[1] < len(motions) - 1]
+    runs = [run for run in bridged_runs(motions) if _has_measured_ends(motions, run)]
     out = list(motions)
     for (first, last), spanned in zip(runs, ordered_map(across, runs, workers=workers), strict=True):
         if spanned is not None:
             out[first:last + 1] = spanned
     return out
+
+
+def _has_measured_ends(motions: list[FrameMotion], run: tuple[int, int]) -> bool:
+    """Whether a gap has a measured frame on either side: a run from the first frame has none before it
+    (frame 0 may be blank itself: measured against it, a gap at the start cost 1.5 s for nothing), a run
+    to the end none after it (dust to touchdown, where the site stays defined by the last frame the
+    tracks measured)."""
+    first, last = run
+    return first >= 2 and last < len(motions) - 1
+
+
+def _measured_between_ends(motions: list[FrameMotion], run: tuple[int, int], bridged: Similarity,
+                           load: Callable[[int], np.ndarray | None],
+                           mask: np.ndarray | None) -> tuple[Similarity, float, float | None] | None:
+    """The motion from the frame before a gap to the frame after it (measure_across), with its
+    correlation and brightness change; None if it cannot be measured.
+
+    A dropout may begin or end with frames half blank: tracked against their whole neighbours, they
+    cannot be compared across the gap. So either end moves back (or on), over measured pairs, to the
+    nearest frame that shows ground all over (ground_coverage), and those pairs' motion and brightness
+    are taken off again."""
+    first, last = run
+    back = _whole_frame_near(motions, load, first - 1, -1)
+    on = _whole_frame_near(motions, load, last, +1)
+    before, after = load(back), load(on)
+    if before is None or after is None or before.shape != after.shape:
+        return None
+    # The measured pairs between each end and the frame used for it, and their brightness changes.
+    behind = _chained(motions, back + 1, first - 1)
+    beyond = _chained(motions, last + 1, on)
+    h, w = before.shape
+    ground = _resized(mask, (w, h))
+    found = measure_across(before, after, behind[0].then(bridged).then(beyond[0]), ground)
+    if found is None:
+        return None
+    measured = behind[0].inverse().then(found[0]).then(beyond[0].inverse())
+    log_gain = _log_ratio_across(before, after, found[0], ground)
+    return measured, found[1], None if log_gain is None else log_gain - behind[1] - beyond[1]
+
+
+END_REACH = 4  # measured pairs a gap's end may move by to find a frame that shows ground all over
+WHOLE_COVERAGE = 0.9
+
+
+def _whole_frame_near(motions: list[FrameMotion], load: Callable[[int], np.ndarray | None], end: int,
+                      direction: int) -> int:
+    """The frame nearest `end`, moving away from the gap (`direction` -1: before it, +1: after) over
+    measured pairs only, whose picture shows ground all over; `end` itself if none within END_REACH."""
+    frame = end
+    for _ in range(END_REACH + 1):
+        picture = load(frame)
+        if picture is not None and ground_coverage(picture) >= WHOLE_COVERAGE:
+            return frame
+        pair = frame if direction < 0 else frame + 1  # the pair between this frame and the next one out
+        if not 0 < pair < len(motions) or motions[pair].bridged:
+            break
+        frame += direction
+    return end
+
+
+def _chained(motions: list[FrameMotion], first_pair: int, last_pair: int) -> tuple[Similarity, float]:
+    """Pairs first_pair..last_pair chained: the motion over them, and the sum of their brightness changes."""
+    motion, log_gain = Similarity(), 0.0
+    for k in range(first_pair, last_pair + 1):
+        motion = motion.then(motions[k].transform)
+        log_gain += motions[k].log_gain or 0.0
+    return motion, log_gain
 
 
 def _log_ratio_across(before: np.ndarray, after: np.ndarray, motion: Similarity,

@@ -392,6 +392,22 @@ def ground_agreement(previous: np.ndarray, current: np.ndarray, to_current: np.n
     return float(np.median(correlation))
 
 
+def ground_coverage(picture: np.ndarray) -> float:
+    """The share of a picture that shows texture: of its cells (as ground_agreement's), those whose
+    spread is at least a quarter of that of the busiest quarter of them. A frame of ground reads 0.95
+    to 1; one half blank, about a half."""
+    scale = min(1.0, AGREEMENT_WIDTH_PX / picture.shape[1])
+    size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
+    small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    cell = AGREEMENT_CELL_PX
+    rows, cols = size[1] // cell, size[0] // cell
+    if rows == 0 or cols == 0:
+        return 0.0
+    spreads = small[:rows * cell, :cols * cell].reshape(rows, cell, cols, cell).std(axis=(1, 3)).ravel()
+    busy = float(np.percentile(spreads, 75))
+    return float(np.mean(spreads >= 0.25 * busy)) if busy > 0 else 0.0
+
+
 def _pair_motion(full: np.ndarray, count: int, ratio: float, residual: float, previous: np.ndarray,
                  current: np.ndarray) -> PairMotion | None:
     """A pair's motion from its pixel matrix (similarity or homography) at the analysis copies' size;
