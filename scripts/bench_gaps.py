@@ -4,7 +4,8 @@
 offset 0-0.45 frame widths, a divert of 0-0.5, yaw 0-120 degrees, jitter 1-10 px, tilt 0-1 degree,
 0-5% frames lost, 1-15 frames/s, a lander leg or not, dust at the end or not), each with a gap:
 2 to 40 consecutive frames, starting anywhere from 15% to 75% of the descent, replaced by a flat
-field with read noise, dark (1-5% of full scale) or grey (30-70%).
+field with read noise, dark (1-5% of full scale) or grey (30-70%); in three of ten, the gap comes and
+goes over 1 or 2 frames half blank on either side.
 
 Each is measured (pass 1) and planned in lock mode, and the true landing site (the ground under
 the centre of the last measured frame, carried into every frame by the generator's true maps) is
@@ -64,8 +65,9 @@ def draw_gaps(count: int, seed: int, size: int, frames: int) -> list[DescentSpec
         start = int(rng.integers(round(0.15 * frames), round(0.75 * frames)))
         dark = bool(rng.random() < 0.5)
         level = float(rng.uniform(0.01, 0.05) if dark else rng.uniform(0.3, 0.7))
-        specs.append(replace(spec, blank_at=start, blank_frames=min(length, frames - spec.dust_frames - start - 2),
-                             blank_level=level))
+        edges = int(rng.integers(1, 3)) if rng.random() < 0.3 else 0
+        specs.append(replace(spec, blank_at=start, blank_level=level, blank_edges=edges,
+                             blank_frames=min(length, frames - spec.dust_frames - start - 2 - 2 * edges)))
     return specs
 
 
@@ -86,12 +88,14 @@ def figures(root: Path, spec: DescentSpec, *, across: bool) -> GapFigures:
     path = plan_path(motions, PathConfig(mode=StabiliseMode.LOCK, smoothing_frames=30), frame_aspect=1.0,
                      out_aspect=1.0)
     index = np.array([f["index"] for f in frames])
-    blank = (index >= spec.blank_at) & (index < spec.blank_at + spec.blank_frames)
+    full = (index >= spec.blank_at) & (index < spec.blank_at + spec.blank_frames)
+    # The half blank frames either side are left out of the wander too: only part of them is ground.
+    blank = (index >= spec.blank_at - spec.blank_edges) & (index < spec.blank_at + spec.blank_frames + spec.blank_edges)
     dust = index >= spec.frames - spec.dust_frames
     offsets = site_offsets_px(frames, motions, path, spec.size_px)
     shown = ~blank & ~dust
     wander = np.hypot(*(offsets[shown] - offsets[shown].mean(axis=0)).T)
-    inside = [i for i in range(1, len(motions)) if blank[i] and blank[i - 1]]
+    inside = [i for i in range(1, len(motions)) if full[i] and full[i - 1]]
     after = int(np.argmax(index >= spec.blank_at + spec.blank_frames))
     measured = motions[after].across_from is not None
     gain_error = math.nan
@@ -100,7 +104,7 @@ def figures(root: Path, spec: DescentSpec, *, across: bool) -> GapFigures:
         assert before is not None
         true = math.log(frames[after]["gain"] / frames[before]["gain"])
         gain_error = 100 * abs(math.expm1(motions[after].log_gain - true))
-    zoom = frames[after - 1 - int(blank[:after].sum())]["m_per_px"] / frames[after]["m_per_px"]
+    zoom = frames[after - 1 - int(full[:after].sum())]["m_per_px"] / frames[after]["m_per_px"]
     return GapFigures(float(np.sqrt(np.mean(wander**2))), float(wander.max()),
                       sum(not motions[i].bridged for i in inside), measured, gain_error, zoom)
 
@@ -123,7 +127,8 @@ def site_offsets_px(frames: list[dict], motions: list[FrameMotion], path, size: 
 
 def describe(spec: DescentSpec) -> str:
     kind = "dark" if spec.blank_level < 0.2 else "grey"
-    return (f"{spec.blank_frames:2d} {kind} frames from {spec.blank_at:3d}, {spec.fps:4.1f} frames/s, "
+    edges = f" +{spec.blank_edges} half" if spec.blank_edges else "       "
+    return (f"{spec.blank_frames:2d} {kind}{edges} frames from {spec.blank_at:3d}, {spec.fps:4.1f} frames/s, "
             f"site {spec.site_offset:.2f} w, divert {spec.divert_fraction:.2f} w")
 
 

@@ -80,11 +80,13 @@ class DescentSpec:
     blank_at: int = -1  # from this frame on, blank_frames frames show no ground (a sensor or exposure dropout)
     blank_frames: int = 0
     blank_level: float = 0.02  # ... a flat field at this share of full scale, with the sensor's read noise
+    blank_edges: int = 0  # ... and this many frames either side of them half blank (a dropout coming and going)
 
 
 ENVELOPE_DEFAULTS = {"site_offset": None, "site_angle_deg": 0.0, "divert_fraction": None, "divert_at": 0.75,
                      "divert_angle_deg": 90.0, "divert_s": 3.0, "yaw_total_deg": None, "drop_fraction": 0.0,
-                     "blank_at": -1, "blank_frames": 0, "blank_level": 0.02}
+                     "blank_at": -1, "blank_frames": 0, "blank_level": 0.02,
+                     "blank_edges": 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,6 +467,18 @@ def to_samples(radiance: np.ndarray, bits: int) -> np.ndarray:
     return np.rint(counts).astype(np.uint8 if bits == 8 else np.uint16)
 
 
+def with_dropout(samples: np.ndarray, spec: DescentSpec, index: int, rng: np.random.Generator) -> np.ndarray:
+    """The frame's samples, blank if it falls in the spec's dropout, half blank at its edges."""
+    if not spec.blank_frames or spec.blank_at < 0:
+        return samples
+    if spec.blank_at <= index < spec.blank_at + spec.blank_frames:
+        return blank_samples(samples.shape, spec.blank_level, spec.bits, rng)
+    if spec.blank_at - spec.blank_edges <= index < spec.blank_at + spec.blank_frames + spec.blank_edges:
+        half = samples.shape[1] // 2
+        samples[:, :half] = blank_samples(samples[:, :half].shape, spec.blank_level, spec.bits, rng)
+    return samples
+
+
 def blank_samples(shape: tuple[int, ...], level: float, bits: int, rng: np.random.Generator) -> np.ndarray:
     """A frame without ground: a flat field at `level` of full scale and read noise of a few counts
     (at 8 bits), as a dropout or a frame exposed for nothing leaves it."""
@@ -558,9 +572,7 @@ def generate(out_dir: Path, spec: DescentSpec) -> list[FrameTruth]:
             radiance = radiance * vignette
         if spec.bayer:
             radiance = mosaic(radiance, spec.bayer)
-        samples = to_samples(radiance, spec.bits)
-        if 0 <= spec.blank_at <= index < spec.blank_at + spec.blank_frames:
-            samples = blank_samples(samples.shape, spec.blank_level, spec.bits, rng)
+        samples = with_dropout(to_samples(radiance, spec.bits), spec, index, rng)
         top = 2**spec.bits - 1
         for y, x, hot in defects:
             samples[y, x] = top if hot else 0
@@ -673,6 +685,8 @@ def main() -> None:
     parser.add_argument("--blank-frames", type=int, default=defaults.blank_frames, help="... this many of them")
     parser.add_argument("--blank-level", type=float, default=defaults.blank_level,
                         help="... a flat field at this share of full scale (0.02 dark, 0.5 grey)")
+    parser.add_argument("--blank-edges", type=int, default=defaults.blank_edges,
+                        help="... and this many frames either side of them half blank")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     args = parser.parse_args()
     spec = DescentSpec(frames=args.frames, size_px=args.size, bits=args.bits, flicker=args.flicker,
@@ -685,7 +699,7 @@ def main() -> None:
                        site_angle_deg=args.site_angle, divert_fraction=args.divert, divert_at=args.divert_at,
                        divert_angle_deg=args.divert_angle, yaw_total_deg=args.yaw_total,
                        drop_fraction=args.drop_fraction, blank_at=args.blank_at, blank_frames=args.blank_frames,
-                       blank_level=args.blank_level)
+                       blank_level=args.blank_level, blank_edges=args.blank_edges)
     truth = generate(args.out_dir, spec)
     print(f"wrote {len(truth)} frames to {args.out_dir}")
 
