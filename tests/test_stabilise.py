@@ -326,6 +326,9 @@ def test_ground_agreement_reads_the_same_ground(terrain_image: np.ndarray) -> No
     to_after = np.vstack([to_pixels(replace(true, tx=2 * true.tx, ty=2 * true.ty), SIZE, SIZE), [0.0, 0.0, 1.0]])
     assert ground_agreement(before, after, to_after) > 0.9
     assert ground_agreement(before, after, np.eye(3)) < 0.5  # the same frames, not aligned
+    # A thumbnail smaller than a cell is judged as one cell, not refused.
+    small_before, small_after = before[100:124, 100:124], before[101:125, 102:126]
+    assert ground_agreement(small_before, small_after, np.array([[1.0, 0, -2], [0, 1, -1], [0, 0, 1]])) > 0.9
 
 
 def test_gap_ends_keep_only_the_frames_either_side_of_a_gap() -> None:

@@ -363,26 +363,17 @@ def ground_agreement(previous: np.ndarray, current: np.ndarray, to_current: np.n
     pixels of previous -> current): the median over cells of their correlation (1: the same ground, 0:
     nothing in common), on small copies, which also average out grain. Cells `current` covers less
     than half of are left out; none left: 0. The median sees past a static part that the motion moves."""
-    scale = min(1.0, AGREEMENT_WIDTH_PX / previous.shape[1])
-    size = (max(1, round(previous.shape[1] * scale)), max(1, round(previous.shape[0] * scale)))
-    before, after = (cv2.resize(p, size, interpolation=cv2.INTER_AREA).astype(np.float32) for p in (previous, current))
+    before, after = _small_copy(previous), _small_copy(current)
+    scale = before.shape[1] / previous.shape[1]
+    size = (before.shape[1], before.shape[0])
     to_small = np.diag([scale, scale, 1.0])
     matrix = to_small @ to_current @ np.linalg.inv(to_small)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     back = warp_picture(after, matrix, size, flags=flags, border=cv2.BORDER_CONSTANT)
     covered = warp_picture(np.ones_like(after), matrix, size, flags=flags, border=cv2.BORDER_CONSTANT) > 0.999
-    cell = AGREEMENT_CELL_PX
-    rows, cols = size[1] // cell, size[0] // cell
-    if rows == 0 or cols == 0:
-        return 0.0
-
-    def cells(picture: np.ndarray) -> np.ndarray:
-        return picture[:rows * cell, :cols * cell].reshape(rows, cell, cols, cell).swapaxes(1, 2).reshape(
-            rows * cols, cell * cell)
-
-    a, b, seen = cells(before), cells(back), cells(covered.astype(np.float32))
+    a, b, seen = _cells(before), _cells(back), _cells(covered.astype(np.float32))
     count = seen.sum(axis=1)
-    keep = count >= cell * cell / 2
+    keep = count >= a.shape[1] / 2
     if not keep.any():
         return 0.0
     a, b, seen, count = a[keep], b[keep], seen[keep], count[keep, None]
@@ -396,16 +387,25 @@ def ground_coverage(picture: np.ndarray) -> float:
     """The share of a picture that shows texture: of its cells (as ground_agreement's), those whose
     spread is at least a quarter of that of the busiest quarter of them. A frame of ground reads 0.95
     to 1; one half blank, about a half."""
-    scale = min(1.0, AGREEMENT_WIDTH_PX / picture.shape[1])
-    size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
-    small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    cell = AGREEMENT_CELL_PX
-    rows, cols = size[1] // cell, size[0] // cell
-    if rows == 0 or cols == 0:
-        return 0.0
-    spreads = small[:rows * cell, :cols * cell].reshape(rows, cell, cols, cell).std(axis=(1, 3)).ravel()
+    spreads = _cells(_small_copy(picture)).std(axis=1)
     busy = float(np.percentile(spreads, 75))
     return float(np.mean(spreads >= 0.25 * busy)) if busy > 0 else 0.0
+
+
+def _small_copy(picture: np.ndarray) -> np.ndarray:
+    """A copy at most AGREEMENT_WIDTH_PX wide (area-averaged), as float."""
+    scale = min(1.0, AGREEMENT_WIDTH_PX / picture.shape[1])
+    size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
+    return cv2.resize(picture, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _cells(picture: np.ndarray) -> np.ndarray:
+    """The picture cut into square cells of AGREEMENT_CELL_PX (fewer pixels in a picture smaller than
+    that: a thumbnail is one cell), one row of pixels per cell; the ragged edge left out."""
+    cell = max(1, min(AGREEMENT_CELL_PX, *picture.shape[:2]))
+    rows, cols = picture.shape[0] // cell, picture.shape[1] // cell
+    return picture[:rows * cell, :cols * cell].reshape(rows, cell, cols, cell).swapaxes(1, 2).reshape(
+        rows * cols, cell * cell)
 
 
 def _pair_motion(full: np.ndarray, count: int, ratio: float, residual: float, previous: np.ndarray,
