@@ -84,7 +84,7 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
     if bridged:
         log.info("%d of %d frame pairs had too little texture to track; bridged from their neighbours (%d of "
                  "them placed by the whole picture's correlation)", bridged, len(motions) - 1, correlated)
-    across = _report_gaps(motions, files)
+    across = _report_gaps(motions, files)  # gaps measured across
     first = infos[0]
     path = plan_path(motions, PathConfig(mode=config.mode, smoothing_frames=smoothing_frames,
                                          border=config.border, max_zoom=config.max_zoom),
@@ -93,15 +93,15 @@ def stabilise(infos: list[FrameInfo], config: StabiliseConfig, *, reuse_motion: 
         _warn_if_frames_leave_the_view(path, frame_aspect=first.height / first.width, out_aspect=out_aspect)
     perspective = sum(m.homography is not None for m in motions)
     return Stabilisation(path, motions, bridged, perspective, static_fraction, reuse_motion, static_mask,
-                         correlated, len(across))
+                         correlated, across)
 
 
 GAPS_WARNED = 3  # gaps not measured across named one by one; more are counted
 
 
-def _report_gaps(motions: list[FrameMotion], files: list[str]) -> list[tuple[int, int]]:
+def _report_gaps(motions: list[FrameMotion], files: list[str]) -> int:
     """Says which gaps of frames without ground were measured across, and warns of those that could not
-    be (the site may jump there); the gaps measured across, as (frame before, frame after)."""
+    be (the site may jump there); how many were measured across."""
     across = [(m.across_from, i) for i, m in enumerate(motions) if m.across_from is not None]
     for before, after in across:
         log.info("%s without ground (%s): %s measured against %s across them, the frames between placed along "
@@ -117,7 +117,7 @@ def _report_gaps(motions: list[FrameMotion], files: list[str]) -> list[tuple[int
                     _span(files, first, last - 1), ACROSS_MAX_ZOOM)
     if len(missed) > GAPS_WARNED:
         log.warning("... and %d more such gaps", len(missed) - GAPS_WARNED)
-    return [(before, after) for before, after in across]
+    return len(across)
 
 
 def _frames(count: int) -> str:

@@ -650,15 +650,15 @@ def search_across(before: np.ndarray, after: np.ndarray, bridged: Similarity,
                   mask: np.ndarray | None = None) -> Similarity | None:
     """The similarity taking `before` to `after` found by search: for each zoom up to ACROSS_MAX_ZOOM and
     each turn near the bridges', the middle of `after`, reduced and turned so, is looked for all over
-    `before` (normalised cross-correlation). A small template finds a good match somewhere by chance more often than a
-    large one, so the best few places are each refined on a finer grid, then judged on the whole of
-    what the frames share (across_agreement); the best, if the frames agree there. Good to a pixel of
+    `before` (normalised cross-correlation). A small template finds a good match somewhere by chance
+    more often than a large one, so the best few places are judged on the whole of what the frames
+    share (across_agreement), refined on a finer grid and judged again; the best, if the frames agree
+    there. Good to a pixel of
     the search copies and a degree: a start for the correlation placement. Static parts (`mask` 0)
     are smoothed over first: a lander leg in both frames matches itself better than the ground does."""
     zooms = math.ceil(math.log(ACROSS_MAX_ZOOM) / SEARCH_LOG_SCALE_STEP)
-    largest_zoom = ACROSS_MAX_ZOOM
     smallest_share = min(share for share, _ in SEARCH_TEMPLATES)
-    width = min(before.shape[1], max(SEARCH_WIDTH_PX, round(SEARCH_TEMPLATE_MIN_PX * largest_zoom / smallest_share)))
+    width = min(before.shape[1], max(SEARCH_WIDTH_PX, round(SEARCH_TEMPLATE_MIN_PX * ACROSS_MAX_ZOOM / smallest_share)))
     scale = width / before.shape[1]
     size = (width, max(16, round(before.shape[0] * scale)))
     small_before, small_after = (_smoothed_over(cv2.resize(p, size, interpolation=cv2.INTER_AREA), mask, size)
