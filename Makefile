@@ -38,6 +38,7 @@ bench: $(STAMP)  ## timings and quality against ffmpeg, vid.stab and ffmpeg defl
 	$(BIN)/python scripts/bench_stages.py
 	$(BIN)/python scripts/bench_stabilise.py
 	$(BIN)/python scripts/bench_gaps.py
+	$(BIN)/python scripts/bench_sync.py
 	$(BIN)/python scripts/bench_normalise.py
 	$(BIN)/python scripts/bench_overlay.py
 

@@ -93,7 +93,8 @@ AltUnit = Annotated[AltitudeUnit | None, typer.Option("--alt-unit", help="Unit o
 TimeOffset = Annotated[str, typer.Option(
     "--time-offset", metavar="SECONDS|auto", help="Seconds added to telemetry times (signed, sub-second; positive "
     "when the log runs behind the camera), or 'auto': found by fitting the log's altitude to the images' change of "
-    "scale whenever motion is measured (a poor fit is not applied, and said).")]
+    "scale whenever motion is measured; the offset found is reported with its standard error (a poor fit, or one "
+    "looser than ±2 s, is not applied, and said).")]
 Bayer = Annotated[str, typer.Option("--bayer", help="Colour filter mosaic: auto (the label's CFA, else detected from "
                                     "the 2x2 pattern), none, RGGB, BGGR, GRBG or GBRG.")]
 

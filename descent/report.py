@@ -376,8 +376,9 @@ def _offset_text(a: AltitudeReport) -> str:
     fit = a.offset_fit or {}
     seconds = f"{a.time_offset_s:+.3f} s" if a.time_offset_s is not None else "?"
     if a.offset_source == "images":
-        return (f"{seconds} from the images (residual {fit.get('rms')} in log-altitude, {fit.get('frames')} frames; "
-                f"{fit.get('verdict')})")
+        spread = f" ± {fit['sd_s']:.2f} s" if fit.get("sd_s") is not None else ""
+        return (f"{seconds}{spread} from the images (residual {fit.get('rms')} in log-altitude, {fit.get('frames')} "
+                f"frames; {fit.get('verdict')})")
     if a.offset_source == "option":
         return f"{seconds} from --time-offset"
     return f"{seconds}: not synchronised" + (f" ({fit.get('verdict')})" if fit else "")

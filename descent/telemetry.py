@@ -903,3 +903,34 @@ def _unit_from_fall(altitude: np.ndarray, speed: np.ndarray) -> tuple[str, str] 
     unit = plausible[0]
     return unit, (f"an unpowered fall whose speed gain implies a gravity of {g_raw * UNITS_M[unit]:.3g} m/s² "
                   f"in {unit} ({g_raw * UNITS_M['m' if unit == 'km' else 'km']:.3g} m/s² otherwise)")
+
+
+DAY_S = 86400.0
+
+
+def align_telemetry(telemetry: Telemetry, frame_times: np.ndarray, frames_utc: bool) -> np.ndarray:
+    """Telemetry times on the frames' clock, before any offset found by synchronisation.
+
+    UTC meets UTC. A time of day (seconds from midnight, no date) is on the first frame's UTC date,
+    or the day before or after when that is nearer the frames; with frames that have no UTC times it
+    counts from the first frame, as seconds from the start do. A count-down (negative times) counts to
+    the last frame, the touchdown or impact it counts down to. --time-offset shifts any of them.
+    """
+    if telemetry.is_utc:
+        if not frames_utc:
+            raise UsageError(f"{telemetry.path}: the telemetry has UTC times but the frames' times are a "
+                             "spacecraft clock; give the telemetry in seconds from the first frame")
+        return telemetry.times_s
+    if telemetry.counts_down:
+        return telemetry.times_s + float(frame_times[-1])
+    if telemetry.time_of_day:
+        if not frames_utc:
+            return telemetry.times_s - float(telemetry.times_s[0]) + float(frame_times[0])
+        first = datetime.fromtimestamp(float(frame_times[0]), UTC)
+        midnight = first.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        times = telemetry.times_s + midnight
+        # A log that starts before midnight and frames after it (or the reverse) are a day apart.
+        middle = float(np.median(frame_times))
+        days = min((-1, 0, 1), key=lambda k: abs(float(np.median(times)) + k * DAY_S - middle))
+        return times + days * DAY_S
+    return telemetry.times_s + float(frame_times[0])

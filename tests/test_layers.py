@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"descent.frames", "descent.clock", "descent.allocator", "descent.parallel", "descent.smoothing",
      "descent.outputs", "descent.ffmpeg_binary"},
     {"descent.sources", "descent.normalise", "descent.order", "descent.telemetry"},
-    {"descent.stabilise", "descent.altitude"},
+    {"descent.stabilise", "descent.altitude", "descent.sync"},
     {"descent.overlay", "descent.datatrack", "descent.encode"},
     {"descent.report"},
     {"descent.build"},

@@ -4,125 +4,125 @@ fitting the log's altitude to the image scale chain, over the whole envelope of 
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic_sync import scenario
 
-from descent.altitude import fit_time_offset, monotone_cubic, sync_log, track_for_frames
+from descent.altitude import track_for_frames
+from descent.sync import LogNoise, OffsetFit, fit_time_offset, monotone_cubic, sync_log
 from descent.telemetry import Telemetry, read_telemetry
 
-T0 = 1546482360.0  # 2019-01-03 02:26:00 UTC
 FRAME_RATES = (4.0, 5.0, 8.0, 10.0, 12.0)
-SWEEP = 24
-
-
-def descent_profile(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
-    """A lander's altitude above its log's zero at times t (0: the descent starts): an exponential approach,
-    perhaps a hover, a slower exponential, a constant final speed, then rest on the ground or 1.2 m above it
-    (the log's zero off); corners rounded over 0.5 to 3 s in log-altitude."""
-    start_m = 10 ** rng.uniform(2.5, 3.7)
-    hover_m = start_m * 10 ** -rng.uniform(0.7, 1.5)
-    tau1, tau2 = rng.uniform(6, 25), rng.uniform(3, 10)
-    hover_s = float(rng.choice([0.0, rng.uniform(3, 15)]))
-    final_mps = rng.uniform(0.7, 3.0)
-    rest_m = float(rng.choice([0.0, 0.0, 1.2]))
-    t_hover = tau1 * math.log(start_m / hover_m)
-    t_final = t_hover + hover_s
-    switch_m = min(final_mps * tau2, 0.9 * hover_m)  # exponential until it would be slower than final_mps
-    t_switch = t_final + tau2 * math.log(hover_m / switch_m)
-    t_land = t_switch + (switch_m - rest_m) / final_mps
-    h = np.select([t < 0, t < t_hover, t < t_final, t < t_switch, t < t_land],
-                  [np.full_like(t, start_m), start_m * np.exp(-t / tau1), np.full_like(t, hover_m),
-                   hover_m * np.exp(-(t - t_final) / tau2), switch_m - final_mps * (t - t_switch)], rest_m)
-    kernel = np.hanning(max(3, int(rng.uniform(0.5, 3) / (t[1] - t[0])) | 1))
-    smooth = np.convolve(np.pad(np.log(h + 0.3), len(kernel) // 2, mode="edge"), kernel / kernel.sum(), "valid")
-    return np.exp(smooth) - 0.3
+SWEEP = 40
 
 
 @dataclass(frozen=True)
-class Scenario:
-    fps: float
-    log_hz: float
-    offset_s: float  # the truth: add it to the log's times to put them on the frames' clock
-    frame_times: np.ndarray
-    scale_chain: np.ndarray
-    log: Telemetry
-
-    def describe(self) -> str:
-        return (f"{self.fps:g} fps, log {self.log_hz:.2f} Hz ({self.log.time_kind}), offset {self.offset_s:+.2f} s, "
-                f"{len(self.frame_times)} frames")
+class Row:
+    seed: int
+    what: str
+    fit: OffsetFit
+    error: float  # frame intervals; NaN where the fit is not usable
+    sd: float  # the fit's reported standard error, frame intervals
 
 
-def scenario(seed: int, *, fps: float, flat: bool = False) -> Scenario:
-    """A descent seen by a camera and logged on another clock, with the image chain's realistic faults: a
-    random walk of 0.002 per frame in log-scale, a drift, bridged gaps, dropped frames, the camera 0.5 to 1.5 m
-    above the log's zero; and a log with noise and 0.1 m steps, which may start or end inside the frames."""
-    rng = np.random.default_rng(seed)
-    log_hz = 10 ** rng.uniform(math.log10(0.5), math.log10(30))
-    offset = rng.uniform(-30, 30)
-    grid = np.arange(-200, 400, 0.01)
-    altitude = np.full_like(grid, 40.0) if flat else descent_profile(rng, grid)
-    land = 60.0 if flat else float(grid[np.argmax(altitude <= altitude.min() + 0.01)])
-    last = land + rng.uniform(-5, 10)
-    t = np.arange(max(last - rng.uniform(20, 90), -50), last, 1 / fps)
-    t = t[rng.random(len(t)) > 0.03]
-    camera = np.interp(t, grid, altitude) + rng.uniform(0.5, 1.5)
-    walk = rng.normal(0, 0.002, len(t)).cumsum() + rng.normal(0, 2e-4) * np.arange(len(t))
-    chain = np.log(camera / camera[0]) + walk - walk[0]
-    for _ in range(int(rng.integers(0, 3))):  # pairs too blurred to measure, bridged from their neighbours
-        a = int(rng.integers(1, len(t) - 25))
-        b = a + int(rng.integers(5, 20))
-        chain[a:b] = np.interp(t[a:b], [t[a - 1], t[b]], [chain[a - 1], chain[b]])
-    span = t[-1] - t[0]
-    log_t = np.arange(t[0] - rng.uniform(-0.2 * span, 60), t[-1] + rng.uniform(-0.2 * span, 60), 1 / log_hz)
-    true_m = np.interp(log_t, grid, altitude)
-    logged = np.round(np.maximum(true_m * (1 + rng.normal(0, 0.003, len(log_t))) + rng.normal(0, 0.1, len(log_t)),
-                                 0), 1)
-    elapsed = bool(rng.random() < 0.3)  # seconds from its own start, which the frames' first time is not
-    times = log_t - offset - (t[0] if elapsed else 0.0)
-    log = Telemetry(Path("log.csv"), times + (0.0 if elapsed else T0), logged, not elapsed, "time", "altitude_m",
-                    "m", time_kind="elapsed" if elapsed else "utc")
-    return Scenario(fps, log_hz, offset, T0 + t, chain, log)
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 15: every fit is usable and none is grossly off, but the worst is 1.15 "
-                   "frame intervals (seed 22, 8 fps) and two are over one: not yet under one")
-def test_offset_within_one_frame_over_the_envelope() -> None:
-    """Every fit the build would apply is within one frame interval; the rest say they are poor."""
+@functools.cache
+def sweep() -> tuple[Row, ...]:
+    """The first SWEEP problems of scripts/synthetic_sync.py, fitted as the build fits them."""
     rows = []
     for seed in range(SWEEP):
         case = scenario(seed, fps=FRAME_RATES[seed % len(FRAME_RATES)])
-        fit = fit_time_offset(case.log, case.frame_times, case.scale_chain, frames_utc=True)
-        rows.append((abs(fit.offset_s - case.offset_s) * case.fps, seed, case.describe(), fit))
-    applied = [r for r in rows if r[3].usable]
-    errors = np.array([r[0] for r in applied])
-    print(f"\nsync sweep of {SWEEP}: {len(applied)} usable, worst {errors.max():.2f} frame intervals, "
-          f"median {np.median(errors):.2f}; every case, worst first:")
-    for error, seed, what, fit in sorted(rows, key=lambda r: -r[0]):
-        print(f"  seed {seed:3d} {error:8.2f} frames  {what}  rms {fit.rms:.3f}  {fit.verdict}")
-    assert errors.max() < 1.0
-    assert len(applied) >= 0.9 * SWEEP
+        fit = fit_time_offset(case.log, case.frame_times, case.measured_chain, frames_utc=True)
+        error = abs(fit.offset_s - case.offset_s) * case.fps if fit.usable else math.nan
+        rows.append(Row(seed, case.describe(), fit, error, fit.sd_s * case.fps))
+    usable = [r for r in rows if r.fit.usable]
+    errors = np.array([r.error for r in usable])
+    print(f"\nsync sweep of {SWEEP}: {len(usable)} usable, worst {errors.max():.2f} frame intervals, median "
+          f"{np.median(errors):.2f}; every case, worst first:")
+    for r in sorted(rows, key=lambda r: -np.nan_to_num(r.error, nan=99)):
+        print(f"  seed {r.seed:3d} {r.error:6.2f} ± {r.sd:5.2f} frames  {r.what}  rms {r.fit.rms:.3f}  {r.fit.verdict}")
+    return tuple(rows)
+
+
+@pytest.mark.slow
+def test_the_offset_is_as_close_as_the_fit_says() -> None:
+    """Over the envelope: nearly every fit is usable; its reported standard error is honest (95% of the errors
+    within two of them, none beyond five: over 400 problems of scripts/bench_sync.py the figures are 1.6 and
+    4.1); each fit that reports ± half a frame interval or better is within one interval; and the median is
+    a fraction of one."""
+    rows = sweep()
+    usable = [r for r in rows if r.fit.usable]
+    assert len(usable) >= 0.9 * len(rows)
+    ratios = np.array([r.error / r.sd for r in usable])
+    assert np.percentile(ratios, 95) <= 2.0 and ratios.max() <= 5.0, sorted(ratios)[-3:]
+    tight = [r for r in usable if r.sd <= 0.5]
+    assert len(tight) >= len(usable) // 3 and max(r.error for r in tight) <= 1.0
+    assert np.median([r.error for r in usable]) < 0.35
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 15's target, one frame interval at worst, is below what the data allow "
+                   "on this envelope: the Cramér-Rao bound (scripts/bench_sync.py) is over one interval for 15 of "
+                   "200 problems, and an efficient fit's expected worst over 200 is 3.3 intervals")
+def test_offset_within_one_frame_over_the_envelope() -> None:
+    """Every fit the build would apply is within one frame interval; the rest say they are poor."""
+    usable = [r for r in sweep() if r.fit.usable]
+    assert max(r.error for r in usable) < 1.0
 
 
 def test_a_hover_cannot_be_synchronised() -> None:
     case = scenario(3, fps=10.0, flat=True)
-    fit = fit_time_offset(case.log, case.frame_times, case.scale_chain, frames_utc=True)
+    fit = fit_time_offset(case.log, case.frame_times, case.measured_chain, frames_utc=True)
     assert fit.poor and not fit.usable and math.isnan(fit.offset_s) and "cannot sync" in fit.verdict
 
 
 def test_a_log_of_another_flight_is_poor() -> None:
     ours, other = scenario(6, fps=10.0), scenario(16, fps=10.0)
-    fit = fit_time_offset(other.log, ours.frame_times, ours.scale_chain, frames_utc=True)
+    fit = fit_time_offset(other.log, ours.frame_times, ours.measured_chain, frames_utc=True)
     assert fit.poor, fit
+
+
+def test_a_log_whose_zero_is_metres_off_is_synchronised() -> None:
+    """A log that reads 5 m at touchdown (a radar mounted high, a barometer's zero off) still fits: the camera's
+    height is also tried above the log's lowest reading."""
+    case = scenario(6, fps=10.0)
+    high = replace(case.log, altitude_m=case.log.altitude_m + 5.0)
+    fit = fit_time_offset(high, case.frame_times, case.measured_chain, frames_utc=True)
+    assert fit.usable and abs(fit.offset_s - case.offset_s) < 3 * fit.sd_s + 0.05, fit
+
+
+def test_a_steady_exponential_pins_no_offset() -> None:
+    """A log that covers only an exponential stretch (log-altitude straight in time) looks the same at every
+    offset, a shift in time being a constant in log: the fit says so and is not applied."""
+    t = np.arange(0.0, 30.0, 0.1)
+    rng = np.random.default_rng(4)
+    chain = np.log(2000 * np.exp(-t / 8) + 1.0) + rng.normal(0, 0.002, len(t)).cumsum()
+    log_t = np.arange(-20.0, 50.0, 0.2)
+    log = Telemetry(Path("log.csv"), log_t - 7.0, np.round(2000 * np.exp(-log_t / 8), 1), False, "time", "altitude_m",
+                    "m", time_kind="elapsed")
+    fit = fit_time_offset(log, t, chain, frames_utc=False, search_s=(-20.0, 20.0))
+    assert fit.poor and not fit.usable and "pins the offset only" in fit.verdict, fit
+
+
+def test_the_log_noise_is_read_through_its_rounding() -> None:
+    """A radar log with 0.1 m of noise rounded to 0.1 m has about 0.104 m of noise: the estimate finds it
+    (a median of second differences reads such a log as 0.06 m), and a share of altitude high up."""
+    rng = np.random.default_rng(5)
+    t = np.arange(0.0, 120.0, 0.5)
+    clean = np.concatenate([np.linspace(3000, 25, 160), np.linspace(25, 0.5, 80)])
+    logged = np.round(np.maximum(clean * (1 + rng.normal(0, 0.003, len(t))) + rng.normal(0, 0.1, len(t)), 0), 1)
+    noise = LogNoise.of(logged)
+    # Low down (under 20 m) the 0.3% adds a little: 0.104 m alone would be 0.104 to 0.12 over that span.
+    assert 0.09 < noise.metres < 0.15 and 0.002 < noise.relative < 0.0045, noise
 
 
 def test_the_fit_is_applied_by_track_for_frames() -> None:
     case = scenario(6, fps=5.0)
-    fit = fit_time_offset(case.log, case.frame_times, case.scale_chain, frames_utc=True)
+    fit = fit_time_offset(case.log, case.frame_times, case.measured_chain, frames_utc=True)
     assert fit.usable and abs(fit.offset_s - case.offset_s) < 0.2
     track = track_for_frames(case.log, [], case.frame_times, frames_utc=True, scale_chain=case.scale_chain,
                              time_offset=fit)
@@ -151,7 +151,8 @@ def test_end_to_end_on_a_generated_descent(make_descent, tmp_path: Path) -> None
     times = np.array([f["time_s"] for f in ordered])
     fit = fit_time_offset(late, times, chain, frames_utc=True)
     print(f"\nend to end: {fit}")
-    assert fit.usable and abs(fit.offset_s - 7.3) < float(np.median(np.diff(times))), fit
+    interval = float(np.median(np.diff(times)))
+    assert fit.usable and abs(fit.offset_s - 7.3) < interval and fit.sd_s < interval, fit
 
 
 def test_the_log_is_resampled_smoothly_without_overshoot() -> None:
@@ -169,9 +170,9 @@ def test_the_log_is_resampled_smoothly_without_overshoot() -> None:
     moving = (dense > t[1]) & (dense < t[-6])  # away from the ends and the corner of the rest
     chords = np.interp(dense, t, samples)
     assert np.abs(curve - truth(dense))[moving].max() < 0.5 * np.abs(chords - truth(dense))[moving].max()
-    # Dense and noisy: averaged over SYNC_LOG_SMOOTH_S, so each point's noise is a fraction of a sample's.
+    # Dense and noisy: averaged over a frame interval (here 0.4 s), so each point's noise is a fraction of a sample's.
     rng = np.random.default_rng(2)
     fast = np.arange(0.0, 20.0, 1 / 25)
     noisy = 30 - fast + rng.normal(0, 0.3, len(fast))
-    times, altitude, noise_m = sync_log(fast, noisy)
-    assert np.std(altitude - np.interp(times, fast, 30 - fast)) < 0.15 and noise_m < 0.15
+    times, altitude, noise = sync_log(fast, noisy, 0.4)
+    assert np.std(altitude - np.interp(times, fast, 30 - fast)) < 0.15 and noise.metres < 0.15

@@ -8,12 +8,13 @@ gains, the altitude of every frame and where the landing site is. All of it in o
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from descent.altitude import SPARSE_INTERVAL_S, AltitudeTrack, OffsetFit, fit_time_offset, track_for_frames
+from descent.altitude import SPARSE_INTERVAL_S, AltitudeTrack, track_for_frames
 from descent.build.config import BuildConfig
 from descent.build.plan import BuildPlan
 from descent.build.progress import progress
@@ -34,6 +35,7 @@ from descent.stabilise import Stabilisation, stabilise
 from descent.stabilise.analyse import measure_motion
 from descent.stabilise.motion import FrameMotion
 from descent.stabilise.path import camera_path, site_positions
+from descent.sync import SYNC_LOOSE_SD_S, OffsetFit, fit_time_offset
 from descent.telemetry import Telemetry
 
 log = logging.getLogger("descent")
@@ -80,24 +82,7 @@ def measure(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None, *
     # The stabiliser has chained the motions already; without it, chain them here.
     camera = stabilisation.path.camera if stabilisation is not None else (
         camera_path(motions) if motions is not None else None)
-    track = None
-    if plan.altitude:
-        times = np.array([f.time_s for f in infos], np.float64)
-        chain = camera[:, 0] if camera is not None else None
-        offset: OffsetFit | float = 0.0
-        # A log sparser than one sample in SPARSE_INTERVAL_S anchors the image chain instead; syncing it by
-        # the same chain would fit a handful of points to themselves.
-        if (telemetry is not None and chain is not None and config.altitude.sync
-                and telemetry.median_interval_s <= SPARSE_INTERVAL_S):
-            offset = fit_time_offset(telemetry, times, chain, frames_utc=plan.times_are_utc)
-            if offset.usable:
-                log.info("telemetry synchronised with the images: %+.3f s (%s)", offset.offset_s, offset.verdict)
-        track = track_for_frames(telemetry, plan.anchors, times, frames_utc=plan.times_are_utc, scale_chain=chain,
-                                 time_offset=offset)
-        if telemetry is not None and not track.known.any():
-            raise DescentError(f"{telemetry.path}: the telemetry covers none of the frames (its times "
-                               f"{_span(telemetry.times_s, telemetry.is_utc)}, the frames' "
-                               f"{_span(times, plan.times_are_utc)}); check --time-offset or the log")
+    track = _altitude(config, plan, telemetry, motions, camera) if plan.altitude else None
     sites = None
     if plan.mark_site and motions is not None and camera is not None:
         sites = site_positions(infos, motions, camera, stabilisation.path if stabilisation else None,
@@ -144,6 +129,46 @@ def stabilisation_report(stabilisation: Stabilisation, mode: str) -> Stabilisati
                                perspective_pairs=stabilisation.perspective,
                                frames_with_fill=int(path.needs_fill.sum()),
                                static_fraction=stabilisation.static_fraction, motion_reused=stabilisation.reused)
+
+
+def _altitude(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None,
+              motions: list[FrameMotion] | None, camera: np.ndarray | None) -> AltitudeTrack:
+    """Every frame's altitude: the telemetry, synchronised by the images when it can be, or the images."""
+    times = np.array([f.time_s for f in plan.frames], np.float64)
+    chain = camera[:, 0] if camera is not None else None
+    offset: OffsetFit | float = 0.0
+    # A log sparser than one sample in SPARSE_INTERVAL_S anchors the image chain instead; syncing it by
+    # the same chain would fit a handful of points to themselves.
+    can_sync = telemetry is not None and chain is not None and motions is not None and config.altitude.sync
+    if can_sync and telemetry is not None and telemetry.median_interval_s > SPARSE_INTERVAL_S:
+        offset = OffsetFit(math.nan, math.nan, True, f"not tried: the log has one sample in "
+                           f"{telemetry.median_interval_s:.1f} s, too sparse to sync (its points anchor the image "
+                           "chain instead); give --time-offset", 0, (0.0, 0.0))
+    elif can_sync and telemetry is not None and chain is not None and motions is not None:
+        offset = fit_time_offset(telemetry, times, _measured_chain(chain, motions), frames_utc=plan.times_are_utc)
+        if offset.usable:
+            log.info("telemetry synchronised with the images: %+.3f s ± %.2f s (%s)", offset.offset_s,
+                     offset.sd_s, offset.verdict)
+            if offset.sd_s > SYNC_LOOSE_SD_S:
+                log.warning("the images pin the telemetry's time offset only to ± %.2f s (a log with little shape "
+                            "where it meets the frames, or a noisy one); give --time-offset if you know it better",
+                            offset.sd_s)
+    track = track_for_frames(telemetry, plan.anchors, times, frames_utc=plan.times_are_utc, scale_chain=chain,
+                             time_offset=offset)
+    if telemetry is not None and not track.known.any():
+        raise DescentError(f"{telemetry.path}: the telemetry covers none of the frames (its times "
+                           f"{_span(telemetry.times_s, telemetry.is_utc)}, the frames' "
+                           f"{_span(times, plan.times_are_utc)}); check --time-offset or the log")
+    return track
+
+
+def _measured_chain(chain: np.ndarray, motions: list[FrameMotion]) -> np.ndarray:
+    """The scale chain with its bridged frames NaN: their scale is interpolated from their neighbours, and a
+    guess during the last seconds' fast change of scale would pull the synchronisation off by a second.
+    The first frame is the chain's origin, measured by definition."""
+    bridged = np.array([m.bridged for m in motions], bool)
+    bridged[0] = False
+    return np.where(bridged, np.nan, chain)
 
 
 def altitude_report(track: AltitudeTrack, telemetry: Telemetry | None, *, given_offset_s: float) -> AltitudeReport:
