@@ -97,11 +97,12 @@ def fit_time_offset(telemetry: Telemetry, frame_times: np.ndarray, scale_chain: 
     A coarse grid over `search_s` (default: `sync_search_range`) finds the best few minima; each is
     refined by golden-section search, for a few camera heights above the log's zero, and the best one's
     standard error estimated (`_Sync.offset_sd_s`). Offsets where the log changes far less than at the
-    best-changing one (the frames meet only its flat ends) are set aside. The verdict is poor when the
-    log does not explain the images (another flight, wrong times), when it pins the offset no closer than
-    SYNC_MAX_SD_S, or when the best offset is no better than others far from it; and the offset is not
-    found at all when the log is flat where it meets the frames (a hover has no shape to match) or they
-    barely overlap.
+    best-changing one (the frames meet only its flat ends) are set aside. The verdict (`_verdict`) is poor
+    when the log pins the offset no closer than SYNC_MAX_SD_S, when it does not explain the images or
+    disagrees with them by more than twice their noise (another flight, a clock at another rate, wrong
+    times), or when the best offset is no better than others far from it; and the offset is not found at
+    all when the log is flat where it meets the frames (a hover has no shape to match), is too short, or
+    they do not overlap.
     """
     lo, hi = search_s or sync_search_range(telemetry, frame_times, frames_utc=frames_utc)
     finite = np.isfinite(scale_chain)
