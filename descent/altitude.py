@@ -36,7 +36,7 @@ GROUND_M = 1.0  # added before taking logs, and the altitude counted as touchdow
 REST_M = 5.0  # a descent that comes to rest this low has landed (a camera on a lander's deck, a log's zero off)
 SPARSE_INTERVAL_S = 2.0  # telemetry sparser than this is filled along the image scale chain
 SPEED_SMOOTHING_S = 1.0
-LOG_EDGE_S = 0.01
+LOG_EDGE_S = 0.01  # a frame this close beyond the log's ends takes its end value (from_telemetry)
 
 
 @dataclass(frozen=True, slots=True)
