@@ -310,7 +310,7 @@ class _Sync:
     def lag(self) -> int:
         """Points between the two ends of a compared change: SYNC_LAG_S, or a quarter of the frames or of the
         log where either is shorter than four lags."""
-        log_points = int((self.curve_times[-1] - self.curve_times[0]) / self.point_interval_s)
+        log_points = int(self.log_span_s / self.point_interval_s)
         return max(1, min(round(SYNC_LAG_S / self.point_interval_s), self.span_points // 4, log_points // 4))
 
     @property
@@ -408,7 +408,8 @@ class _Sync:
         """Each candidate offset's cost, the best over a few camera heights; inf where too few frames overlap."""
         step = max(min(_interval(self.t), 0.25), (hi - lo) / SYNC_GRID_POINTS)
         grid = np.arange(lo, hi + step / 2, step)
-        costs = np.array([min(self.cost(float(d), c) for c in self.cameras(SYNC_COARSE_CAMERA_M)) for d in grid])
+        cameras = self.cameras(SYNC_COARSE_CAMERA_M)
+        costs = np.array([min(self.cost(float(d), c) for c in cameras) for d in grid])
         overlap = np.array([self.frames_inside(float(d)) for d in grid])
         # An offset that leaves most frames outside the log would be judged on a sliver of them.
         costs[overlap < 0.6 * overlap.max()] = math.inf

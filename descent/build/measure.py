@@ -137,22 +137,8 @@ def _altitude(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None,
     times = np.array([f.time_s for f in plan.frames], np.float64)
     chain = camera[:, 0] if camera is not None else None
     offset: OffsetFit | float = 0.0
-    # A log sparser than one sample in SPARSE_INTERVAL_S anchors the image chain instead; syncing it by
-    # the same chain would fit a handful of points to themselves.
-    can_sync = telemetry is not None and chain is not None and motions is not None and config.altitude.sync
-    if can_sync and telemetry is not None and telemetry.median_interval_s > SPARSE_INTERVAL_S:
-        offset = OffsetFit(math.nan, math.nan, True, f"not tried: the log has one sample in "
-                           f"{telemetry.median_interval_s:.1f} s, too sparse to sync (its points anchor the image "
-                           "chain instead); give --time-offset", 0, (0.0, 0.0))
-    elif can_sync and telemetry is not None and chain is not None and motions is not None:
-        offset = fit_time_offset(telemetry, times, _measured_chain(chain, motions), frames_utc=plan.times_are_utc)
-        if offset.usable:
-            log.info("telemetry synchronised with the images: %+.3f s ± %.2f s (%s)", offset.offset_s,
-                     offset.sd_s, offset.verdict)
-            if offset.sd_s > SYNC_LOOSE_SD_S:
-                log.warning("the images pin the telemetry's time offset only to ± %.2f s (a log with little shape "
-                            "where it meets the frames, or a noisy one); give --time-offset if you know it better",
-                            offset.sd_s)
+    if telemetry is not None and chain is not None and motions is not None and config.altitude.sync:
+        offset = _synchronised(telemetry, times, _measured_chain(chain, motions), frames_utc=plan.times_are_utc)
     track = track_for_frames(telemetry, plan.anchors, times, frames_utc=plan.times_are_utc, scale_chain=chain,
                              time_offset=offset)
     if telemetry is not None and not track.known.any():
@@ -160,6 +146,26 @@ def _altitude(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None,
                            f"{_span(telemetry.times_s, telemetry.is_utc)}, the frames' "
                            f"{_span(times, plan.times_are_utc)}); check --time-offset or the log")
     return track
+
+
+def _synchronised(telemetry: Telemetry, times: np.ndarray, chain: np.ndarray, *, frames_utc: bool) -> OffsetFit:
+    """The log's offset found from the images, said in the log; a log too sparse to sync says why it is not.
+
+    A log sparser than one sample in SPARSE_INTERVAL_S anchors the image chain instead; syncing it by the
+    same chain would fit a handful of points to themselves."""
+    if telemetry.median_interval_s > SPARSE_INTERVAL_S:
+        return OffsetFit(math.nan, math.nan, True, f"not tried: the log has one sample in "
+                         f"{telemetry.median_interval_s:.1f} s, too sparse to sync (its points anchor the image "
+                         "chain instead); give --time-offset", 0, (0.0, 0.0))
+    offset = fit_time_offset(telemetry, times, chain, frames_utc=frames_utc)
+    if offset.usable:
+        log.info("telemetry synchronised with the images: %+.3f s ± %.2f s (%s)", offset.offset_s,
+                 offset.sd_s, offset.verdict)
+        if offset.sd_s > SYNC_LOOSE_SD_S:
+            log.warning("the images pin the telemetry's time offset only to ± %.2f s (a log with little shape "
+                        "where it meets the frames, or a noisy one); give --time-offset if you know it better",
+                        offset.sd_s)
+    return offset
 
 
 def _measured_chain(chain: np.ndarray, motions: list[FrameMotion]) -> np.ndarray:
