@@ -300,6 +300,9 @@ def deflicker_sweep(seeds: int, frames: int, size: int, *, seed: int = 0) -> Non
         else:
             tail = f"{'':>10} {'':>11} {'':>12} {'':>12}"
         print(f"  {name:<14} {'yes' if stepped else 'no':<5} {left:>28} {built:>16} {ff:>22} {tail}")
+    flickering = [r["descent"].flicker_left for (name, _), runs in outcomes.items() if name != "none" for r in runs]
+    over = sum(x > 0.1 for x in flickering)
+    print(f"  scenarios with flicker left over 0.1x (the target): {over} of {len(flickering)}")
 
 
 def gains_ms_per_frame(frames: int = 5000) -> float:
