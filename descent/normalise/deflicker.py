@@ -571,7 +571,8 @@ def place_steps(chain: np.ndarray, steps: Sequence[int], breaks: Sequence[int], 
     for s in steps:
         others = [b for b in [*steps, *breaks] if b != s]
         sizes = {j: abs(float(_level_changes(chain, k, kind=kind, at=j)))
-                 for j in range(s - PLACE_REACH, s + PLACE_REACH + 1) if min(_room(j, others, n)) >= k}
+                 for j in range(s - PLACE_REACH, s + PLACE_REACH + 1)
+                 if j not in breaks and min(_room(j, others, n)) >= k}  # never onto an unmeasured pair
         moved = max(sizes, key=sizes.__getitem__, default=s)
         placed.append(moved if s in sizes and sizes[moved] > sizes[s] + wobble else s)
     return sorted(set(placed))
@@ -700,15 +701,11 @@ def _refine_kink(chain: np.ndarray, near: int, k: int) -> int | None:
     # differ too; a cubic, as many numbers as the bent line, tells it as well. Kept as a kink, the
     # curve bent there alone and ran straight between, 3% off the curving climb.
     t = (x - near) / k
-    if _residual(np.stack([np.ones_like(t), t, t * t, t**3], axis=1), y) <= costs[best]:
+    if float(_residuals(np.stack([np.ones_like(t), t, t * t, t**3], axis=1)[None], y)[0]) <= costs[best]:
         return None
     return best
 
 
-def _residual(design: np.ndarray, values: np.ndarray) -> float:
-    """The sum of squares that least squares on the columns of `design` leaves of `values`."""
-    fit, *_ = np.linalg.lstsq(design, values, rcond=None)
-    return float(np.sum((values - design @ fit) ** 2))
 
 
 def high_frequency_rms(values: np.ndarray, *, period_frames: int) -> float:
