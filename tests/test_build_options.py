@@ -125,3 +125,16 @@ def test_a_wider_output_shows_the_whole_frame_stabilised(tmp_path: Path, border:
     assert middle[:, :2].mean() > 230 and middle[:, -2:].mean() < 25  # both edges of the frame are shown
     if border == "black":
         assert video[:, :, :60].mean() < 20 and video[:, :, -60:].mean() < 20  # beside it: black bars
+
+
+def test_a_sequence_shorter_than_the_flicker_period_says_deflicker_left_it(make_descent, tmp_path: Path) -> None:
+    # 20 frames shown at 30 fps are under one flicker period (a second of video): a swing cannot be
+    # told from a change, the frames are left as they are, and the summary's "0.0% correction" alone
+    # read as "no flicker found" to a new user whose frames flickered by 7%.
+    folder, _ = make_descent(frames=20, flicker=0.07)
+    done = run_cli("build", folder, "-o", tmp_path / "short.mp4", "--stabilise", "off")
+    assert done.returncode == 0, done.stderr
+    assert "deflicker left the frames as they are: 20 frames are fewer than one flicker period" in done.stderr
+    longer_folder, _ = make_descent(frames=48, flicker=0.07)
+    longer = run_cli("build", longer_folder, "-o", tmp_path / "long.mp4", "--stabilise", "off")
+    assert longer.returncode == 0 and "deflicker left the frames" not in longer.stderr

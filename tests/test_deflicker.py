@@ -256,3 +256,17 @@ def test_a_piece_of_one_frame_at_either_end_is_left_as_it_is() -> None:
     out, steps = _correct(noise, 30.0, unmeasured=(1, n - 1))
     assert steps == [] and np.all(np.isfinite(out))
     assert flicker_rms(out[1:-1], period_frames=30) < 0.15 * flicker_rms(noise[1:-1], period_frames=30)
+
+
+def test_a_clean_step_near_either_end_is_kept() -> None:
+    # Within half a flicker period of an end whether a change lasts cannot be told, and a clean 25%
+    # step 9 frames before the end of a flicker-free sequence was smoothed as flicker: those frames
+    # moved by 23% (a new user's 150-frame sequence). One this clear is now kept.
+    n = 150
+    rng = np.random.default_rng(4)
+    for at in (10, 141):
+        exposure = np.where(np.arange(n) >= at, np.log(1.25), 0.0)
+        measured = np.cumsum(np.concatenate([[0.0], np.diff(exposure) + rng.normal(0, 0.001, n - 1)]))
+        gains, steps = deflicker_gains([None, *np.diff(measured).tolist()], period_frames=30.0)
+        assert steps == [at]
+        assert np.abs(np.log(gains)).max() < 0.01, at

@@ -99,6 +99,10 @@ def measure(config: BuildConfig, plan: BuildPlan, telemetry: Telemetry | None, *
 
 def _deflicker(ratios: list[float | None], infos: list[FrameInfo], *,
                period_frames: float) -> tuple[np.ndarray, DeflickerReport]:
+    if len(ratios) < period_frames:  # said, or "0.0% correction" reads as "no flicker found"
+        log.warning("deflicker left the frames as they are: %d frames are fewer than one flicker period (%.0f "
+                    "frames), within which a swing cannot be told from a change (a shorter --deflicker-period, "
+                    "if one was given, or more frames)", len(ratios), period_frames)
     gains, steps = deflicker_gains(ratios, period_frames=period_frames)
     corrections = np.log(gains)
     return gains, DeflickerReport(largest_correction=round(float(np.abs(corrections).max()), 4),

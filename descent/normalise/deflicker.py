@@ -52,6 +52,8 @@ from descent.smoothing import penalised_smooth, shortest_period_frames, smoothne
 
 FLICKER_VIDEO_S = 1.0  # exposure swings faster than this much of the video are flicker
 SMOOTH_PER_FLICKER = 2.0  # the smooth exposure's response is one half at this many flicker periods
+END_SIGMAS = 12.0  # a step this clear is kept even within half a flicker period of an end ...
+END_FRAMES = 5  # ... if it has this many frames on either side (medians of 5: two bursts in a row are no step)
 STEP_SIGMAS = 5.0  # a step stands out from the spread of its statistic over the sequence by this much
 MIN_STEP = 0.05  # ... and changes the exposure by 5% at least: smaller ones are smoothed like flicker
 LASTING = 0.5  # a flicker period on, at least this share of a step is still there
@@ -201,8 +203,8 @@ def find_steps(chain: np.ndarray, *, period_frames: float, breaks: Sequence[int]
     when, over a whole flicker period on either side, the change is MIN_STEP or more and the same,
     within a factor 1 / LASTING, as what the scale saw; the medians move with the means (a burst of
     one frame moves only the means); its last half still holds it (a swing that comes back within a
-    flicker period is not a step); and it is no drift. None within half a flicker period of an end,
-    where lasting cannot be told.
+    flicker period is not a step); and it is no drift. Within half a flicker period of an end, where
+    lasting cannot be told, only one that stands out END_SIGMAS times.
     The strongest is taken, removed, and the search repeated.
     """
     n = len(chain)
@@ -284,17 +286,23 @@ def _strongest_candidate(chain: np.ndarray, spreads: dict[int, float], matched: 
     for j in np.argsort(-score):
         if score[j] < STEP_SIGMAS:
             return None
-        found = _lasting_change(chain, int(j), int(scale_at[j]), period)
+        found = _lasting_change(chain, int(j), int(scale_at[j]), period, clear=score[j] >= END_SIGMAS)
         if found is not None:
             return int(j), *found
     return None
 
 
-def _lasting_change(chain: np.ndarray, j: int, w: int, period: int) -> tuple[int, float] | None:
-    """(where, how much) when the change at j seen over w frames is a step; None for a swing or a drift."""
+def _lasting_change(chain: np.ndarray, j: int, w: int, period: int, *, clear: bool = False) -> tuple[int, float] | None:
+    """(where, how much) when the change at j seen over w frames is a step; None for a swing or a drift.
+
+    Within half a flicker period of an end, whether a change lasts cannot be told, and only a `clear`
+    one (standing out END_SIGMAS times from the flicker) is judged, on the frames there are: smoothed
+    as flicker, a clean 25% step 9 frames before the end of a flicker-free sequence moved those frames
+    by 23%.
+    """
     n = len(chain)
     k = min(period, j, n - j)
-    if k < max(3, period // 2):
+    if k < (END_FRAMES if clear else max(3, period // 2)):
         return None  # too near an end to tell whether it lasts
     # The median for what the scale saw (a burst of one frame moves the mean of a few frames), over
     # three frames at least: judged on one frame, the fall after a burst just past a step is as
