@@ -177,10 +177,12 @@ def deflicker_gains(log_ratios: Sequence[float | None], *,
     steps = place_steps(chain, steps, unmeasured, period_frames=period_frames)
     # Measured where the flicker hides it least, a step must still be one: the onset of dust (flat,
     # then climbing) passes the tests of find_steps, but the lines either side of it meet.
-    jumps = step_jumps(chain, steps, sorted({*steps, *unmeasured}), period_frames=period_frames)
-    steps = [s for s in steps if abs(jumps[s]) >= MIN_STEP]
     breaks = sorted({*steps, *unmeasured})
     jumps = step_jumps(chain, steps, breaks, period_frames=period_frames)
+    if any(abs(size) < MIN_STEP for size in jumps.values()):  # measured again: the others' room changed
+        steps = [s for s in steps if abs(jumps[s]) >= MIN_STEP]
+        breaks = sorted({*steps, *unmeasured})
+        jumps = step_jumps(chain, steps, breaks, period_frames=period_frames)
     kinks = find_kinks(_without_steps(chain, breaks, period_frames), period_frames=period_frames, breaks=breaks)
     smooth = smooth_exposure(chain, breaks, kinks=kinks, jumps=jumps,
                              extend_frames=max(3, round(EXTEND_PERIODS * period_frames)),
@@ -598,12 +600,9 @@ def _level_changes(chain: np.ndarray, k: int, *, kind: str, at: int | None = Non
     `at` alone: their means, their medians, or lines fitted to each side, both taken at the boundary
     (a step during a climb is the jump between the lines, not between the means, which differ by the
     climb too)."""
+    if at is not None:  # the same sum on the 2k frames around `at` alone
+        return np.asarray(_level_changes(chain[at - k : at + k], k, kind=kind)[k])
     n = len(chain)
-    if at is not None:
-        if kind == "lines":
-            return np.asarray(_line_at(chain[at : at + k], -0.5) - _line_at(chain[at - k : at], k - 0.5))
-        level = np.median if kind == "medians" else np.mean
-        return np.asarray(float(level(chain[at : at + k])) - float(level(chain[at - k : at])))
     change = np.zeros(n)
     if 2 * k > n:
         return change
@@ -619,15 +618,6 @@ def _level_changes(chain: np.ndarray, k: int, *, kind: str, at: int | None = Non
         levels_after, levels_before = mean - slope * (k / 2), mean + slope * (k / 2)
     change[k : n - k + 1] = levels_after[k:] - levels_before[: n - 2 * k + 1]
     return change
-
-
-def _line_at(values: np.ndarray, x: float) -> float:
-    """The least-squares line through `values` (at 0, 1, ...), evaluated at x."""
-    t = np.arange(len(values), dtype=np.float64)
-    if len(values) < 2:
-        return float(values[0])
-    slope, intercept = np.polyfit(t, values, 1)
-    return float(slope * x + intercept)
 
 
 def _without_steps(chain: np.ndarray, breaks: Sequence[int], period_frames: float) -> np.ndarray:
