@@ -276,8 +276,9 @@ def build(
     deflicker: Annotated[Switch, typer.Option("--deflicker", help="Even out exposure jumps between frames; lasting "
                                              "changes are kept.")] = Switch.ON,
     deflicker_period: Annotated[float | None, typer.Option(
-        "--deflicker-period", help="Seconds of capture time: exposure changes faster than this are flicker too. By "
-        "default flicker is any swing faster than about a second of the video (how the frames play: each once, "
+        "--deflicker-period", help="Seconds of capture time (frames without capture times count 1/--fps s each): "
+        "exposure swings faster than this are flicker too; it widens the band, never narrows it. By default "
+        "flicker is any swing faster than about a second of the video (how the frames play: each once, "
         "--realtime or --speed), whatever the capture rate; lasting steps and slow changes stay.", min=0.05,
         show_default=False)] = None,
     defects: Annotated[Switch, typer.Option("--defects", help="Find hot and dead pixels from the sequence and "

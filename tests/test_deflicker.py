@@ -270,3 +270,25 @@ def test_a_clean_step_near_either_end_is_kept() -> None:
         gains, steps = deflicker_gains([None, *np.diff(measured).tolist()], period_frames=30.0)
         assert steps == [at]
         assert np.abs(np.log(gains)).max() < 0.01, at
+
+
+@pytest.mark.parametrize(("name_style", "expected_frames"), [("iso", 30.0), ("counter", 60.0)])
+def test_deflicker_period_counts_capture_seconds_or_video_seconds_without_times(make_descent, tmp_path,
+                                                                                name_style: str,
+                                                                                expected_frames: float) -> None:
+    """--deflicker-period 2 on frames taken 10 a second and shown once each at 30 fps. With capture
+    times it is 2 capture seconds, 20 frames, inside the second of video (30 frames) that is flicker
+    anyway; without times (numbered frames) each frame counts 1/--fps s, so it is 60 frames, as the
+    help says."""
+    from descent.build import RunConfig, SourceConfig
+    from descent.build.config import BuildConfig
+    from descent.build.plan import plan_build
+    from descent.build.scan import scan
+    from descent.normalise import NormaliseConfig
+
+    folder, _ = make_descent(frames=24, fps=10.0, name_style=name_style)
+    source, run = SourceConfig(inputs=(str(folder),)), RunConfig(progress=False)
+    config = BuildConfig(source=source, output=tmp_path / "out.mp4",
+                         normalise=NormaliseConfig(deflicker_period_s=2.0))
+    plan = plan_build(config, scan(source, run), None)
+    assert plan.deflicker_period_frames == pytest.approx(expected_frames, rel=0.02)
