@@ -274,8 +274,9 @@ def test_brightness_ratio_on_shared_ground_ignores_new_dark_ground() -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="issue 16: blur reads as 0.3-1.0% of darkening here (1.1-2.0% at 1.2 px on "
-                   "the sweep's descents); the fix (the trim on what the gain leaves of each pixel) is measured in "
-                   "the README and waits for a curve that follows the sharper dust onset it then shows")
+                   "three frames of one of the sweep's descents); the fix (the trim on what the gain leaves of "
+                   "each pixel) is measured in the README and waits for a curve that follows the sharper dust "
+                   "onset it then shows")
 def test_brightness_ratio_is_not_moved_by_blur() -> None:
     """Dust, a defocus or motion blur changes no exposure: a blurred copy of a frame, at gains of 0.85
     to 1.1, should be read within 0.1% of the gain. Trimmed on per-pixel ratios, blur brightens dark
